@@ -1,0 +1,1 @@
+"""The HTTP API: health, reload, own metrics, and Prometheus-compatible read endpoints."""

@@ -1,0 +1,181 @@
+"""Wires the stages together and owns the lifecycle: start, reload on SIGHUP, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from collections.abc import Iterator
+
+import structlog
+from aiohttp import web
+from prometheus_client.core import GaugeMetricFamily
+
+from daemon.api import server
+from daemon.clock import Clock, SystemClock
+from daemon.config import Config, ConfigError, load_config, load_default_config
+from daemon.metrics import DaemonMetrics
+from daemon.scrape.manager import ScrapeManager
+from daemon.testing.exporter import DemoExporter
+from daemon.tsdb import Store
+
+STOP_DEADLINE = 10.0  # seconds from SIGTERM to exit, whatever is still running
+GC_PERIOD = 60.0
+LAG_PERIOD = 1.0
+
+
+class App:
+    """The running daemon: store, scrape loops, HTTP server and their background tasks."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: str | None = None,
+        listen: str | None = None,
+        data_dir: str | Path = "data",
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.listen = listen or config.web.listen
+        self.data_dir = Path(data_dir)
+        self.clock = clock or SystemClock()
+        self.metrics = DaemonMetrics()
+        self.store = Store(retention=config.storage.retention)
+        self.scrape = ScrapeManager(self.store, self.clock, self.metrics)
+        self.log = structlog.get_logger().bind(component="app")
+        self._runner: web.AppRunner | None = None
+        self._demo: DemoExporter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reload_lock = asyncio.Lock()
+        self.metrics.watch(self._store_gauges)
+
+    def is_ready(self) -> bool:
+        return self.scrape.ready.is_set()
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._runner = web.AppRunner(server.build(self), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        host, port = split_listen(self.listen)
+        await web.TCPSite(self._runner, host, port, reuse_address=True).start()
+        await self._start_demo(self.config)
+        await self.scrape.apply(self.config.scrape_configs)
+        self.metrics.config_reload_ok.set(1)
+        self.metrics.config_reload_time.set(self.clock.time())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._gc()), loop.create_task(self._watch_lag())]
+        self.log.info(
+            "alertd started",
+            listen=self.listen,
+            config=self.config.source,
+            jobs=len(self.config.scrape_configs),
+            data_dir=str(self.data_dir),
+        )
+
+    async def reload(self) -> str | None:
+        """Load the config file again and apply it; on error keep the running config.
+
+        Returns None on success, else the reason the new config was refused.
+        """
+        async with self._reload_lock:
+            try:
+                new = load_config(self.config_path) if self.config_path else load_default_config()
+            except ConfigError as exc:
+                self.metrics.config_reload_ok.set(0)
+                self.metrics.config_reloads.labels("failure").inc()
+                for issue in exc.issues:
+                    self.log.error("config reload refused, keeping the running config", error=str(issue))
+                return str(exc)
+            if new.web.listen != self.config.web.listen:
+                self.log.warning("web.listen changed: it takes effect at the next restart")
+            self.store.retention = new.storage.retention
+            if new.demo_exporter != self.config.demo_exporter:
+                await self._stop_demo()
+                await self._start_demo(new)
+            await self.scrape.apply(new.scrape_configs)
+            self.config = new
+            self.metrics.config_reload_ok.set(1)
+            self.metrics.config_reload_time.set(self.clock.time())
+            self.metrics.config_reloads.labels("success").inc()
+            self.log.info("config reloaded", config=new.source, jobs=len(new.scrape_configs))
+            return None
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.scrape.stop()
+        await self._stop_demo()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.log.info("alertd stopped")
+
+    async def serve(self) -> int:
+        """Run until SIGTERM or SIGINT; reload on SIGHUP. Returns the exit code."""
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+        loop.add_signal_handler(signal.SIGINT, stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        try:
+            await self.start()
+            await stopping.wait()
+            self.log.info("stopping")
+        finally:
+            try:
+                await asyncio.wait_for(self.stop(), STOP_DEADLINE)
+            except TimeoutError:
+                self.log.error("stop took longer than the deadline, exiting anyway", deadline=STOP_DEADLINE)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        return 0
+
+    async def _start_demo(self, config: Config) -> None:
+        if config.demo_exporter is None:
+            return
+        host, port = split_listen(config.demo_exporter.listen)
+        self._demo = DemoExporter(config.demo_exporter.series)
+        await self._demo.start(host, port)
+
+    async def _stop_demo(self) -> None:
+        if self._demo is not None:
+            await self._demo.stop()
+            self._demo = None
+
+    async def _gc(self) -> None:
+        while True:
+            await self.clock.sleep(GC_PERIOD)
+            dropped = self.store.gc(int(self.clock.time() * 1000))
+            if dropped:
+                self.log.debug("dropped series with no samples left", series=dropped)
+
+    async def _watch_lag(self) -> None:
+        # Measured on the real event loop, not the injected clock: lag is a property of this process.
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_PERIOD)
+            self.metrics.event_loop_lag.set(max(0.0, loop.time() - before - LAG_PERIOD))
+
+    def _store_gauges(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("alertd_store_series", "Series held in memory.", value=self.store.num_series)
+        yield GaugeMetricFamily("alertd_store_samples", "Samples held in memory.", value=self.store.num_samples)
+        targets = GaugeMetricFamily("alertd_scrape_targets", "Active scrape targets.", labels=["job"])
+        for job, loops in sorted(self.scrape.loops().items()):
+            targets.add_metric([job], len(loops))
+        yield targets
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9095``, ``:9095`` for all interfaces) as a host and a port number."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{listen!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)

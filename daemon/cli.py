@@ -1,0 +1,82 @@
+"""The `alertd` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from daemon import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not hasattr(args, "command"):
+        _parser().print_help()
+        return 2
+    return int(args.command(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alertd", description="Scrape, evaluate alerting rules, notify.")
+    parser.add_argument("--version", action="version", version=f"alertd {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon")
+    run.add_argument("--config", metavar="FILE", help="config file (default: the embedded demo config)")
+    run.add_argument("--listen", metavar="HOST:PORT", help="HTTP listen address (default: web.listen, 0.0.0.0:9095)")
+    run.add_argument("--data-dir", metavar="DIR", default="data", help="where state is kept (default: ./data)")
+    run.add_argument("--log-format", choices=("json", "console"), help="default: console on a terminal, else json")
+    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("check", help="validate files without running")
+    checks = check.add_subparsers(title="what", metavar="WHAT", required=True)
+    check_config = checks.add_parser("config", help="validate a config file and summarise it")
+    check_config.add_argument("file", metavar="FILE")
+    check_config.set_defaults(command=_check_config)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from daemon import logging
+    from daemon.app import App, split_listen
+    from daemon.config import ConfigError, load_config, load_default_config
+
+    logging.configure(args.log_format, args.log_level)
+    try:
+        config = load_config(args.config) if args.config else load_default_config()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    if args.listen is not None:
+        try:
+            split_listen(args.listen)
+        except ValueError as exc:
+            print(f"--listen: {exc}", file=sys.stderr)
+            return 1
+    app = App(config, config_path=args.config, listen=args.listen, data_dir=args.data_dir)
+    return _run_loop(app.serve())
+
+
+def _run_loop(main: object) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)  # type: ignore[arg-type]
+    return uvloop.run(main)  # type: ignore[arg-type,no-any-return]
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from daemon.config import ConfigError, load_config, summarize
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue)
+        return 1
+    print(summarize(config))
+    return 0

@@ -1,0 +1,239 @@
+"""One scrape loop per target: fetch, parse, relabel, append, and keep staleness honest."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+from daemon.clock import Clock
+from daemon.scrape.fetch import FetchError, Fetcher
+from daemon.scrape.parser import NewSeries, ParseError, format_of, parse
+from daemon.scrape.relabel import Relabeler
+from daemon.scrape.target import Target
+from daemon.tsdb import OK, STALE_NAN, Series, Store
+from daemon.tsdb.labels import METRIC_NAME, Labels
+
+# Cache value for a series that metric_relabel_configs dropped: the line is skipped without
+# relabelling it again on every scrape.
+DROPPED = object()
+
+REPORT_NAMES = (
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+)
+
+
+class ScrapeFailed(Exception):
+    """A scrape that produced no samples: HTTP error, timeout, oversized or invalid payload, limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeOptions:
+    """What a job's config says about the samples of each of its targets."""
+
+    honor_labels: bool = False
+    honor_timestamps: bool = True
+    sample_limit: int = 0
+    metric_relabel: Relabeler | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeStats:
+    """Counts of one successful scrape."""
+
+    scraped: int
+    kept: int
+    added: int
+    rejected: int
+
+
+@dataclass(slots=True)
+class TargetHealth:
+    """What /api/v1/targets shows of a target's last scrape."""
+
+    health: str = "unknown"
+    last_error: str = ""
+    last_scrape: float = 0.0
+    last_scrape_duration: float = 0.0
+    scrapes: int = 0
+
+
+class ScrapeLoop:
+    """Scrapes one target at its interval, from an offset fixed by its identity.
+
+    Samples are stamped with the time the scrape started. A scrape stores all its samples or none;
+    whatever the target exposed last time and not this time (or everything, when the scrape fails)
+    gets a stale marker, as Prometheus does.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        options: ScrapeOptions,
+        fetcher: Fetcher,
+        store: Store,
+        clock: Clock,
+        *,
+        on_scrape: Callable[[ScrapeLoop, float, ScrapeFailed | None, ScrapeStats | None], None] | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.health = TargetHealth()
+        self._fetcher = fetcher
+        self._store = store
+        self._clock = clock
+        self._on_scrape = on_scrape
+        self._cache: dict[str, Any] = {}
+        self._previous: set[Series] = set()
+        self._report = [store.series(Labels.of({**target.labels.to_dict(), METRIC_NAME: name}))[0] for name in REPORT_NAMES]
+        self._task: asyncio.Task[None] | None = None
+
+    def offset(self) -> float:
+        """Seconds after each interval boundary at which this target is scraped.
+
+        Spreading targets by a hash of their identity keeps scrapes from bunching up, and keeps each
+        target's phase the same across restarts and reloads.
+        """
+        return (zlib.crc32(self.target.key.encode()) % 1_000_000) / 1_000_000 * self.target.interval
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"scrape {self.target.url}")
+
+    async def stop(self, *, mark_stale: bool = True) -> None:
+        """Stop scraping. A target that goes away marks all its series stale."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if mark_stale:
+            t_ms = int(self._clock.time() * 1000)
+            self._mark_stale(self._previous, t_ms)
+            self._previous = set()
+            for series in self._report:
+                self._store.append(series, t_ms, STALE_NAN)
+
+    async def _run(self) -> None:
+        interval = self.target.interval
+        now = self._clock.time()
+        next_at = now - (now % interval) + self.offset()
+        if next_at < now:
+            next_at += interval
+        while True:
+            await self._clock.sleep(next_at - self._clock.time())
+            await self.scrape_once()
+            next_at += interval
+            now = self._clock.time()
+            if next_at <= now:  # an overrun: skip the missed ticks instead of piling them up
+                next_at += ((now - next_at) // interval + 1) * interval
+
+    async def scrape_once(self) -> None:
+        """Scrape now, store the result, and update health and the report series."""
+        started = self._clock.time()
+        start_mono = self._clock.monotonic()
+        t_ms = int(started * 1000)
+        error: ScrapeFailed | None = None
+        stats: ScrapeStats | None = None
+        try:
+            stats = await self._scrape(t_ms)
+        except ScrapeFailed as exc:
+            error = exc
+            self._mark_stale(self._previous, t_ms)
+            self._previous = set()
+        duration = self._clock.monotonic() - start_mono
+        health = self.health
+        health.health = "down" if error else "up"
+        health.last_error = str(error) if error else ""
+        health.last_scrape = started
+        health.last_scrape_duration = duration
+        health.scrapes += 1
+        if stats is None:
+            report = (0.0, duration, 0.0, 0.0, 0.0)
+        else:
+            report = (1.0, duration, float(stats.scraped), float(stats.kept), float(stats.added))
+        for series, value in zip(self._report, report):
+            self._store.append(series, t_ms, value)
+        if self._on_scrape is not None:
+            self._on_scrape(self, duration, error, stats)
+
+    async def _scrape(self, t_ms: int) -> ScrapeStats:
+        try:
+            body, content_type = await self._fetcher.fetch(self.target)
+        except FetchError as exc:
+            raise ScrapeFailed(str(exc)) from None
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ScrapeFailed(f"payload is not UTF-8 text (byte {exc.start})") from None
+        try:
+            parsed = parse(text, self._cache, format_of(content_type))
+        except ParseError as exc:
+            raise ScrapeFailed(f"invalid payload: {exc}") from None
+
+        refs = parsed.refs
+        added = 0
+        new_heads: list[tuple[str, Any]] = []
+        for i in parsed.new:
+            new: NewSeries = refs[i]
+            labels = self._sample_labels(new.labels)
+            if labels is None:
+                ref: Any = DROPPED
+            else:
+                ref, created = self._store.series(labels)
+                added += created
+            refs[i] = ref
+            new_heads.append((new.head, ref))
+
+        current = {ref for ref in refs if ref is not DROPPED}
+        kept = sum(1 for ref in refs if ref is not DROPPED)
+        limit = self.options.sample_limit
+        if limit and kept > limit:
+            raise ScrapeFailed(f"sample_limit exceeded: {kept} samples, limit {limit}")
+        # Only now, with the scrape known good, do its new series enter the cache.
+        self._cache.update(new_heads)
+
+        values = parsed.values
+        stamps = parsed.timestamps if self.options.honor_timestamps else {}
+        store_append = self._store.append
+        rejected = 0
+        for i, ref in enumerate(refs):
+            if ref is DROPPED:
+                continue
+            if store_append(ref, stamps.get(i, t_ms) if stamps else t_ms, values[i]) != OK:
+                rejected += 1
+        self._mark_stale(self._previous - current, t_ms)
+        self._previous = current
+        if len(self._cache) > 2 * len(refs) + 64:
+            # Series the target no longer exposes would otherwise pin their cache entries forever.
+            self._cache = {head: ref for head, ref in self._cache.items() if ref in current}
+        return ScrapeStats(len(refs), kept, added, rejected)
+
+    def _sample_labels(self, exposed: Labels) -> Labels | None:
+        """The stored label set of an exposed series: target labels attached, then metric relabelling."""
+        labels = exposed.to_dict()
+        for name, value in self.target.labels.items():
+            if name in labels and labels[name] != "":
+                if self.options.honor_labels:
+                    continue
+                labels["exported_" + name] = labels[name]
+            labels[name] = value
+        if self.options.metric_relabel is not None:
+            relabelled = self.options.metric_relabel.apply(labels)
+            if relabelled is None:
+                return None
+            labels = relabelled
+        return Labels.of(labels)
+
+    def _mark_stale(self, gone: set[Series], t_ms: int) -> None:
+        append = self._store.append
+        for series in gone:
+            append(series, t_ms, STALE_NAN)

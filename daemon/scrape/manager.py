@@ -1,0 +1,159 @@
+"""The set of scrape loops: kept in step with the config and with what discovery finds."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from daemon.clock import Clock
+from daemon.metrics import DaemonMetrics
+from daemon.scrape.discovery import FileDiscovery
+from daemon.scrape.fetch import Clients, Fetcher
+from daemon.scrape.loop import ScrapeFailed, ScrapeLoop, ScrapeOptions, ScrapeStats
+from daemon.scrape.relabel import Relabeler
+from daemon.scrape.target import Target, static_groups, targets_for
+from daemon.tsdb import Store
+
+
+@dataclass
+class _Job:
+    config: Any
+    options: ScrapeOptions
+    fetcher: Fetcher
+    discoveries: list[FileDiscovery]
+    loops: dict[str, ScrapeLoop] = field(default_factory=dict)
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class ScrapeManager:
+    """Runs one ScrapeLoop per target of every job and applies config reloads.
+
+    A reload keeps the loops (and so the series and their staleness tracking) of jobs whose config
+    did not change; targets that disappear get their series marked stale.
+    """
+
+    def __init__(self, store: Store, clock: Clock, metrics: DaemonMetrics, clients: Clients | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self._clients = clients or Clients()
+        self._jobs: dict[str, _Job] = {}
+        self._log = structlog.get_logger().bind(component="scrape")
+        self._errors: dict[ScrapeLoop, str] = {}
+        self._waiting_first: set[ScrapeLoop] | None = None
+        self.ready = asyncio.Event()
+
+    def loops(self) -> dict[str, list[ScrapeLoop]]:
+        """The running loops by job name."""
+        return {name: list(job.loops.values()) for name, job in self._jobs.items()}
+
+    async def apply(self, scrape_configs: list[Any]) -> None:
+        """Make the running jobs match ``scrape_configs``."""
+        wanted = {job.job_name: job for job in scrape_configs}
+        for name in [name for name in self._jobs if name not in wanted]:
+            await self._stop_job(self._jobs.pop(name), keep=set())
+        for name, config in wanted.items():
+            old = self._jobs.get(name)
+            if old is not None and old.config == config:
+                continue
+            new = self._start_job(config)
+            self._jobs[name] = new
+            if old is not None:
+                # The new loops find the same series in the store; only vanished targets go stale.
+                await self._stop_job(old, keep=set(new.loops))
+        if self._waiting_first is None:
+            self._waiting_first = {loop for job in self._jobs.values() for loop in job.loops.values()}
+            self._check_ready()
+
+    async def stop(self) -> None:
+        for job in list(self._jobs.values()):
+            await self._stop_job(job, keep=set(), mark_stale=False)
+        self._jobs.clear()
+        await self._clients.aclose()
+
+    def _start_job(self, config: Any) -> _Job:
+        metric_relabel = Relabeler(config.metric_relabel_configs) if config.metric_relabel_configs else None
+        options = ScrapeOptions(
+            honor_labels=config.honor_labels,
+            honor_timestamps=config.honor_timestamps,
+            sample_limit=config.sample_limit,
+            metric_relabel=metric_relabel,
+        )
+        discoveries = [
+            FileDiscovery(sd.files, sd.refresh_interval, self._clock, config.job_name) for sd in config.file_sd_configs
+        ]
+        for discovery in discoveries:
+            discovery.refresh()
+        job = _Job(config, options, self._clients.fetcher_for(config), discoveries)
+        self._sync_targets(job)
+        loop = asyncio.get_running_loop()
+        for discovery in discoveries:
+            job.watchers.append(loop.create_task(discovery.watch(lambda job=job: self._resync(job))))
+        return job
+
+    async def _resync(self, job: _Job) -> None:
+        for loop in self._sync_targets(job):
+            await self._stop_loop(loop, mark_stale=True)
+
+    def _targets(self, job: _Job) -> list[Target]:
+        groups = static_groups(job.config) + [g for d in job.discoveries for g in d.groups()]
+        return targets_for(job.config, groups)
+
+    def _sync_targets(self, job: _Job) -> list[ScrapeLoop]:
+        """Start loops for new targets; return the loops of vanished targets, to be stopped."""
+        wanted = {target.key: target for target in self._targets(job)}
+        gone = [job.loops.pop(key) for key in list(job.loops) if key not in wanted]
+        for key, target in wanted.items():
+            if key not in job.loops:
+                loop = ScrapeLoop(target, job.options, job.fetcher, self._store, self._clock, on_scrape=self._scraped)
+                job.loops[key] = loop
+                loop.start()
+        return gone
+
+    async def _stop_job(self, job: _Job, keep: set[str], mark_stale: bool = True) -> None:
+        for task in job.watchers:
+            task.cancel()
+        for key, loop in job.loops.items():
+            await self._stop_loop(loop, mark_stale=mark_stale and key not in keep)
+        job.loops.clear()
+
+    async def _stop_loop(self, loop: ScrapeLoop, mark_stale: bool) -> None:
+        await loop.stop(mark_stale=mark_stale)
+        self._errors.pop(loop, None)
+        if self._waiting_first:
+            self._waiting_first.discard(loop)
+            self._check_ready()
+
+    def _check_ready(self) -> None:
+        if not self._waiting_first:
+            self.ready.set()
+
+    def _scraped(self, loop: ScrapeLoop, duration: float, error: ScrapeFailed | None, stats: ScrapeStats | None) -> None:
+        job = loop.target.job
+        m = self._metrics
+        m.scrapes.labels(job, "failed" if error else "ok").inc()
+        m.scrape_duration.labels(job).observe(duration)
+        log = self._log.bind(job=job, instance=loop.target.labels.get("instance"))
+        # One line when a target breaks (or breaks differently) and one when it recovers, not one
+        # per failed scrape.
+        previous = self._errors.get(loop, "")
+        if error is not None and str(error) != previous:
+            log.warning("scrape failed", url=loop.target.url, error=str(error))
+        elif error is None and previous:
+            log.info("scrape recovered", url=loop.target.url)
+        self._errors[loop] = str(error) if error else ""
+        if stats is not None:
+            m.scrape_samples.labels(job).inc(stats.kept)
+            if stats.rejected:
+                m.scrape_rejected.labels(job).inc(stats.rejected)
+                log.warning(
+                    "samples rejected: duplicate series or out-of-order timestamps in the scrape",
+                    url=loop.target.url,
+                    rejected=stats.rejected,
+                )
+        if self._waiting_first and loop in self._waiting_first:
+            self._waiting_first.discard(loop)
+            self._check_ready()

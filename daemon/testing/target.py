@@ -1,0 +1,87 @@
+"""A scrape target whose answers a test (or a user trying alertd out) sets at will."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass
+class Answer:
+    """What the target answers to the next scrapes."""
+
+    body: bytes = b""
+    status: int = 200
+    content_type: str = TEXT_FORMAT
+    # Stream the body forever (a target with a runaway exposition).
+    endless: bool = False
+    # Send the headers, then never finish the body (a hung target).
+    hang: bool = False
+
+
+class FakeTarget:
+    """An HTTP server on 127.0.0.1 that serves ``answer`` at every path and counts requests.
+
+    Use as ``async with FakeTarget() as target:``; ``target.address`` is ``host:port``.
+    """
+
+    def __init__(self, answer: Answer | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.answer = answer or Answer()
+        self.requests: list[web.Request] = []
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._release = asyncio.Event()
+
+    def set(self, body: str | bytes, **kwargs: object) -> None:
+        """Answer with this body (and Answer fields) from now on."""
+        self.answer = Answer(body=body.encode() if isinstance(body, str) else body, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def address(self) -> str:
+        return f"{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeTarget:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(request)
+        answer = self.answer
+        if not (answer.endless or answer.hang):
+            return web.Response(body=answer.body, status=answer.status, headers={"Content-Type": answer.content_type})
+        response = web.StreamResponse(status=answer.status, headers={"Content-Type": answer.content_type})
+        await response.prepare(request)
+        if answer.hang:
+            await response.write(answer.body[: len(answer.body) // 2])
+            await self._release.wait()
+            return response
+        chunk = (answer.body or b"filler_metric 1\n") * 64
+        try:
+            while not self._release.is_set():
+                await response.write(chunk)
+        except ConnectionError:
+            pass  # the scraper gave up, as it should
+        return response
