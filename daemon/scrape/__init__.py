@@ -1,0 +1,1 @@
+"""Scraping Prometheus-format targets: discovery, target labels, relabelling, scrape loops."""

@@ -1,0 +1,573 @@
+"""Exposition parser: Prometheus text format 0.0.4 and OpenMetrics 1.0.0 payloads into samples.
+
+This is the scrape hot path. The caller keeps one ``cache`` per target that maps the raw
+series text of a line (its *head*: everything before the value) to the caller's own series
+reference. A line whose head is already in the cache is taken apart with one ``rpartition``,
+one dict lookup and one ``float()``; its labels are never parsed again. Lines that miss the
+cache, or whose value or timestamp is spelled in any unusual way, go through the full parser,
+so the result is the same whether the cache is empty or warm.
+
+The text format is lenient the way Prometheus' own text parser is (spaces and tabs between
+tokens, a trailing comma in label sets, unknown ``#`` comments); OpenMetrics is checked
+strictly against its specification, including the per-type rules on sample names, values,
+label sets, ordering and ``# EOF``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from array import array
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from daemon.tsdb.labels import METRIC_NAME, Labels
+
+OPENMETRICS = "openmetrics"
+TEXT = "text"
+
+__all__ = ["OPENMETRICS", "TEXT", "NewSeries", "ParseError", "Parsed", "format_of", "parse"]
+
+
+class ParseError(ValueError):
+    """An invalid payload: ``.line`` is the 1-based line number, ``.message`` the reason."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass(slots=True)
+class NewSeries:
+    """A series the cache did not know: its raw head (the cache key) and its parsed labels."""
+
+    head: str
+    labels: Labels
+
+
+@dataclass(slots=True)
+class Parsed:
+    """One payload's samples, in payload order.
+
+    ``refs[i]`` is ``cache[head]`` for a known head, else a :class:`NewSeries`; ``new`` lists
+    the indexes of the latter. ``timestamps`` maps a sample index to its explicit timestamp in
+    milliseconds, only for samples that carried one.
+    """
+
+    refs: list[object]
+    values: array[float]
+    timestamps: dict[int, int]
+    new: list[int]
+
+
+def format_of(content_type: str | None) -> str:
+    """The payload format announced by a scrape response's Content-Type header."""
+    if content_type:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type == "application/openmetrics-text":
+            return OPENMETRICS
+    return TEXT
+
+
+def parse(text: str, cache: Mapping[str, object], fmt: str = TEXT) -> Parsed:
+    """Parse a whole payload, all or nothing: any invalid line raises :class:`ParseError`.
+
+    ``cache`` is only read, never changed: the caller stores ``cache[new.head] = ref`` for the
+    series it resolves, so that the next scrape of the same target takes the fast path.
+    """
+    if fmt == OPENMETRICS:
+        return _OpenMetricsReader(cache).read(text)
+    return _parse_text(text, cache)
+
+
+# --- shared lexical rules -------------------------------------------------------------------
+
+_MISSING = object()
+_INT64_MAX = 2**63 - 1
+
+_METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+
+# What Go's strconv.ParseFloat accepts, minus the hex and underscore forms Prometheus refuses.
+_GO_FLOAT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
+    r"|[nN][aA][nN]"
+)
+_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPED = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+def _number(token: str, lineno: int, what: str = "value") -> float:
+    """A sample value as Prometheus reads it, or a ParseError."""
+    if _GO_FLOAT.fullmatch(token) is None:
+        raise ParseError(lineno, f"invalid {what} {token!r}")
+    value = float(token)
+    if math.isinf(value) and token.lstrip("+-")[:1] not in ("i", "I"):
+        raise ParseError(lineno, f"{what} {token!r} is out of range")
+    return value
+
+
+def _unescape(value: str) -> str:
+    # Unknown escapes stay as written, as in Prometheus (`\z` is a backslash and a z).
+    return _ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(0)), value)
+
+
+def _labels(name: str, pairs: list[tuple[str, str]], lineno: int) -> Labels:
+    found: dict[str, str] = {METRIC_NAME: name}
+    for label, raw in pairs:
+        if label in found:
+            raise ParseError(lineno, f"duplicate label name {label!r}")
+        found[label] = _unescape(raw) if "\\" in raw else raw
+    return Labels.of(found)
+
+
+# --- Prometheus text format ------------------------------------------------------------------
+
+_WS = r"[ \t]"
+# Prometheus accepts a comma, or nothing, between label pairs, and one after the last.
+_TEXT_PAIR_SHAPE = rf"{_LABEL_NAME}{_WS}*={_WS}*{_QUOTED}{_WS}*(?:,{_WS}*)?"
+_TEXT_PAIR_RE = re.compile(rf"({_LABEL_NAME}){_WS}*={_WS}*\"((?:[^\"\\]|\\.)*)\"")
+_TEXT_SAMPLE = re.compile(
+    rf"({_WS}*({_METRIC_NAME})(?:{_WS}*\{{{_WS}*((?:{_TEXT_PAIR_SHAPE})*)\}})?)"
+    rf"(?:(?<=\}}){_WS}*|{_WS}+)([^ \t{{]+)(?:{_WS}+([^ \t]+))?{_WS}*"
+)
+_TEXT_META = re.compile(rf"#{_WS}+(HELP|TYPE){_WS}+(.*)")
+_TEXT_TYPES = frozenset(("counter", "gauge", "histogram", "summary", "untyped"))
+_TIMESTAMP = re.compile(r"-?[0-9]+")
+
+
+def _parse_text(text: str, cache: Mapping[str, object]) -> Parsed:
+    refs: list[object] = []
+    values = array("d")
+    timestamps: dict[int, int] = {}
+    new: list[int] = []
+    get = cache.get
+    add_ref = refs.append
+    add_value = values.append
+    missing = _MISSING
+    for index, line in enumerate(text.split("\n")):
+        # Fast path: "head value" or "head value timestamp" with a known head and a plainly
+        # spelled value. Anything unusual (NaN, Inf, tabs, underscores, exotic digits, a value
+        # Go would call out of range) falls through to the full parser below.
+        head, _, token = line.rpartition(" ")
+        ref = get(head, missing)
+        if ref is not missing:
+            try:
+                value = float(token)
+            except ValueError:
+                pass
+            else:
+                if value - value == 0.0 and token.isascii() and token.isprintable() and "_" not in token:
+                    add_ref(ref)
+                    add_value(value)
+                    continue
+        else:
+            series, _, number = head.rpartition(" ")
+            ref = get(series, missing)
+            if ref is not missing and token.isascii() and token.isdigit() and len(token) < 19:
+                try:
+                    value = float(number)
+                except ValueError:
+                    pass
+                else:
+                    if value - value == 0.0 and number.isascii() and number.isprintable() and "_" not in number:
+                        timestamps[len(refs)] = int(token)
+                        add_ref(ref)
+                        add_value(value)
+                        continue
+        _parse_text_line(line, index + 1, get, refs, values, timestamps, new)
+    return Parsed(refs, values, timestamps, new)
+
+
+def _parse_text_line(
+    line: str,
+    lineno: int,
+    get: Callable[[str, object], object],
+    refs: list[object],
+    values: array[float],
+    timestamps: dict[int, int],
+    new: list[int],
+) -> None:
+    """The full, strict-enough parse of one text-format line, appending its sample if any."""
+    stripped = line.lstrip(" \t")
+    if not stripped:
+        return
+    if stripped[0] == "#":
+        _check_text_comment(stripped, lineno)
+        return
+    match = _TEXT_SAMPLE.fullmatch(line)
+    if match is None:
+        raise ParseError(lineno, _text_line_problem(line))
+    head, name, label_text, token, ts_token = match.groups()
+    value = _number(token, lineno)
+    if ts_token is not None:
+        if _TIMESTAMP.fullmatch(ts_token) is None:
+            raise ParseError(lineno, f"invalid timestamp {ts_token!r}")
+        ts = int(ts_token)
+        if not -_INT64_MAX <= ts <= _INT64_MAX:
+            raise ParseError(lineno, f"timestamp {ts_token!r} is out of range")
+        timestamps[len(refs)] = ts
+    ref = get(head, _MISSING)
+    if ref is _MISSING:
+        pairs = _TEXT_PAIR_RE.findall(label_text) if label_text else []
+        ref = NewSeries(head, _labels(name, pairs, lineno))
+        new.append(len(refs))
+    refs.append(ref)
+    values.append(value)
+
+
+def _check_text_comment(line: str, lineno: int) -> None:
+    match = _TEXT_META.fullmatch(line)
+    if match is None:
+        return  # an ordinary comment
+    keyword, rest = match.groups()
+    parts = rest.split(None, 1)
+    if not parts or re.fullmatch(_METRIC_NAME, parts[0]) is None:
+        raise ParseError(lineno, f"# {keyword} needs a valid metric name")
+    if keyword == "TYPE":
+        kind = parts[1].strip() if len(parts) > 1 else ""
+        if kind not in _TEXT_TYPES:
+            raise ParseError(lineno, f"invalid metric type {kind!r}")
+
+
+def _text_line_problem(line: str) -> str:
+    """Why a line is not a sample, in words a person can act on."""
+    stripped = line.strip(" \t")
+    if stripped.startswith("<"):
+        return "expected a metric sample, got markup (is this an HTML page?)"
+    if re.match(_METRIC_NAME, stripped) is None:
+        return f"expected a metric name, got {_preview(stripped)}"
+    brace = stripped.find("{")
+    if brace != -1 and stripped.find("}", brace) == -1:
+        return "unterminated label set or label value"
+    if brace != -1 and re.match(rf"{_METRIC_NAME}{_WS}*\{{", stripped) is not None:
+        end = stripped.rfind("}")
+        return f"invalid label set {_preview(stripped[brace:end + 1])}"
+    if re.fullmatch(rf"{_METRIC_NAME}{_WS}*(?:\{{.*\}})?{_WS}*", stripped) is not None:
+        return "missing sample value"
+    return f"invalid sample line {_preview(stripped)}"
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+# --- OpenMetrics 1.0.0 ----------------------------------------------------------------------
+
+_OM_PAIR = rf"({_LABEL_NAME})=\"((?:[^\"\\]|\\.)*)\""
+_OM_PAIR_RE = re.compile(_OM_PAIR)
+_OM_LABELS = rf"\{{(?:{_LABEL_NAME}=\"(?:[^\"\\]|\\.)*\"(?:,{_LABEL_NAME}=\"(?:[^\"\\]|\\.)*\")*)?\}}"
+_OM_SAMPLE = re.compile(
+    rf"(({_METRIC_NAME})({_OM_LABELS})?) ([^ ]+)(?: ([^ ]+))?"
+    rf"(?: # ({_OM_LABELS}) ([^ ]+)(?: ([^ ]+))?)?"
+)
+_OM_META = re.compile(rf"# (HELP|TYPE|UNIT) ({_METRIC_NAME}) (.*)")
+_OM_UNIT = re.compile(r"[a-zA-Z0-9_:]*")
+_OM_NUMBER = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
+    r"|[nN][aA][nN]"
+)
+_EXEMPLAR_MAX_RUNES = 128
+
+# The sample-name suffixes each metric type may use, and what each one means.
+_OM_SUFFIXES: dict[str, dict[str, str]] = {
+    "counter": {"_total": "total", "_created": "created"},
+    "gauge": {"": "gauge"},
+    "unknown": {"": "gauge"},
+    "histogram": {"_bucket": "bucket", "_count": "count", "_sum": "sum", "_created": "created"},
+    "gaugehistogram": {"_bucket": "bucket", "_gcount": "count", "_gsum": "gsum"},
+    "summary": {"": "quantile", "_count": "count", "_sum": "sum", "_created": "created"},
+    "info": {"_info": "info"},
+    "stateset": {"": "state"},
+}
+_EXEMPLAR_ROLES = frozenset(("total", "bucket"))
+_COUNTER_ROLES = frozenset(("total", "bucket", "count", "sum"))
+
+
+def _om_number(token: str, lineno: int, what: str = "value") -> float:
+    if _OM_NUMBER.fullmatch(token) is None:
+        raise ParseError(lineno, f"invalid {what} {token!r}")
+    return float(token)
+
+
+def _om_timestamp(token: str, lineno: int, what: str = "timestamp") -> float:
+    """OpenMetrics timestamps are seconds, a real number: no NaN, no infinities."""
+    if _REAL.fullmatch(token) is None:
+        raise ParseError(lineno, f"invalid {what} {token!r}")
+    seconds = float(token)
+    if math.isinf(seconds):
+        raise ParseError(lineno, f"{what} {token!r} is out of range")
+    return seconds
+
+
+def _om_pairs(label_text: str | None) -> list[tuple[str, str]]:
+    return _OM_PAIR_RE.findall(label_text) if label_text else []
+
+
+@dataclass(slots=True)
+class _HistogramPoint:
+    """What the rules of one histogram metric point need to remember across its lines."""
+
+    bucket: float | None = None
+    bucket_value: float = 0.0
+    has_inf: bool = False
+    inf_value: float = 0.0
+    count: float | None = None
+    has_sum: bool = False
+    has_gsum: bool = False
+    negative_bucket: bool = False
+    negative_gsum: bool = False
+    started: int = 0
+
+
+class _OpenMetricsReader:
+    """The strict OpenMetrics parse of one payload; one instance per ``parse`` call."""
+
+    def __init__(self, cache: Mapping[str, object]) -> None:
+        self.cache = cache
+        self.refs: list[object] = []
+        self.values = array("d")
+        self.timestamps: dict[int, int] = {}
+        self.new: list[int] = []
+        self.claimed: set[str] = set()  # sample names owned by earlier metric families
+        self._start_family("", None, 0)
+
+    def read(self, text: str) -> Parsed:
+        if not text:
+            raise ParseError(1, "empty payload: missing # EOF")
+        lines = text.split("\n")
+        if lines[-1] == "" and len(lines) > 1:
+            lines.pop()  # the newline that ends the last line
+        last = len(lines)
+        for index, line in enumerate(lines):
+            lineno = index + 1
+            if line == "# EOF":
+                if lineno != last:
+                    raise ParseError(lineno + 1, "content after # EOF")
+                self._end_family(lineno)
+                return Parsed(self.refs, self.values, self.timestamps, self.new)
+            if not line:
+                raise ParseError(lineno, "blank lines are not allowed in OpenMetrics")
+            if line[0] == "#":
+                self._metadata(line, lineno)
+            else:
+                self._sample(line, lineno)
+        raise ParseError(last, "missing # EOF at the end of the payload")
+
+    # families
+
+    def _start_family(self, name: str, kind: str | None, lineno: int) -> None:
+        if name and name in self.claimed:
+            raise ParseError(lineno, f"metric family {name!r} appears twice or clashes with another")
+        self.family = name
+        self.kind = kind
+        self.suffixes = _OM_SUFFIXES.get(kind or "unknown", {"": "gauge"})
+        self.seen_meta: set[str] = set()
+        self.unit = ""
+        self.has_samples = False
+        self.group: tuple[tuple[str, str], ...] | None = None
+        self.group_ts: float | None = None
+        self.groups: set[tuple[tuple[str, str], ...]] = set()
+        self.point: _HistogramPoint | None = None
+
+    def _end_family(self, lineno: int) -> None:
+        self._end_point(lineno)
+        if self.family:
+            for suffix in self.suffixes:
+                self.claimed.add(self.family + suffix)
+            self.claimed.add(self.family)
+
+    def _set_type(self, kind: str, lineno: int) -> None:
+        self.kind = kind
+        self.suffixes = _OM_SUFFIXES[kind]
+        for suffix in self.suffixes:
+            if self.family + suffix in self.claimed:
+                raise ParseError(lineno, f"metric name {self.family + suffix!r} clashes with an earlier family")
+
+    def _metadata(self, line: str, lineno: int) -> None:
+        match = _OM_META.fullmatch(line)
+        if match is None:
+            raise ParseError(lineno, f"invalid metadata line {_preview(line)} (expected # HELP, # TYPE, # UNIT or # EOF)")
+        keyword, name, rest = match.groups()
+        if name != self.family:
+            self._end_family(lineno)
+            self._start_family(name, None, lineno)
+        elif self.has_samples:
+            raise ParseError(lineno, f"# {keyword} for {name!r} after its samples")
+        if keyword in self.seen_meta:
+            raise ParseError(lineno, f"second # {keyword} for {name!r}")
+        self.seen_meta.add(keyword)
+        if keyword == "TYPE":
+            if rest not in _OM_SUFFIXES:
+                raise ParseError(lineno, f"invalid metric type {rest!r}")
+            self._set_type(rest, lineno)
+        elif keyword == "UNIT":
+            if _OM_UNIT.fullmatch(rest) is None:
+                raise ParseError(lineno, f"invalid unit {rest!r}")
+            if rest and not name.endswith("_" + rest):
+                raise ParseError(lineno, f"metric name {name!r} must end with its unit {rest!r}")
+            self.unit = rest
+        if self.unit and self.kind in ("info", "stateset"):
+            raise ParseError(lineno, f"a {self.kind} cannot have a unit")
+
+    # samples
+
+    def _sample(self, line: str, lineno: int) -> None:
+        match = _OM_SAMPLE.fullmatch(line)
+        if match is None:
+            raise ParseError(lineno, _om_line_problem(line))
+        head, name, label_text, token, ts_token, ex_labels, ex_value, ex_ts = match.groups()
+        value = _om_number(token, lineno)
+        seconds = _om_timestamp(ts_token, lineno) if ts_token is not None else None
+
+        suffix = name[len(self.family):] if name.startswith(self.family) else None
+        role = self.suffixes.get(suffix) if suffix is not None else None  # type: ignore[arg-type]
+        if role is None:
+            self._end_family(lineno)
+            self._start_family(name, None, lineno)
+            role = "gauge"
+        self.has_samples = True
+
+        pairs = _om_pairs(label_text)
+        labels = {k: _unescape(v) if "\\" in v else v for k, v in pairs}
+        if len(labels) != len(pairs) or METRIC_NAME in labels:
+            raise ParseError(lineno, "duplicate label name")
+        self._check_value(role, value, labels, lineno)
+        if ex_labels is not None:
+            self._check_exemplar(role, ex_labels, ex_value, ex_ts, lineno)
+        self._check_grouping(role, labels, seconds, lineno)
+        if self.kind in ("histogram", "gaugehistogram"):
+            self._histogram_rules(role, value, labels, lineno)
+
+        index = len(self.refs)
+        if seconds is not None:
+            self.timestamps[index] = round(seconds * 1000)
+        ref = self.cache.get(head, _MISSING)
+        if ref is _MISSING:
+            labels[METRIC_NAME] = name
+            ref = NewSeries(head, Labels.of(labels))
+            self.new.append(index)
+        self.refs.append(ref)
+        self.values.append(value)
+
+    def _check_value(self, role: str, value: float, labels: dict[str, str], lineno: int) -> None:
+        if role in _COUNTER_ROLES or role == "gsum":
+            if math.isnan(value):
+                raise ParseError(lineno, f"{role} value must not be NaN")
+            if value < 0 and role != "gsum":
+                raise ParseError(lineno, f"{role} value must not be negative")
+        if role == "bucket":
+            le = labels.get("le")
+            if le is None:
+                raise ParseError(lineno, "histogram bucket without an 'le' label")
+            bound = _om_number(le, lineno, "le label")
+            if math.isnan(bound) or (math.isinf(bound) and le != "+Inf"):
+                raise ParseError(lineno, f"invalid le label {le!r}")
+        elif role == "quantile":
+            q = labels.get("quantile")
+            if q is None:
+                raise ParseError(lineno, "summary quantile sample without a 'quantile' label")
+            quantile = _om_number(q, lineno, "quantile label")
+            if not 0.0 <= quantile <= 1.0:
+                raise ParseError(lineno, f"quantile label {q!r} is not between 0 and 1")
+            if value < 0:
+                raise ParseError(lineno, "quantile value must not be negative")
+        elif role == "info":
+            if value != 1.0:
+                raise ParseError(lineno, "info value must be 1")
+        elif role == "state":
+            if self.family not in labels:
+                raise ParseError(lineno, f"stateset sample without its {self.family!r} label")
+            if value not in (0.0, 1.0):
+                raise ParseError(lineno, "stateset value must be 0 or 1")
+
+    def _check_exemplar(self, role: str, label_text: str, value: str, ts: str | None, lineno: int) -> None:
+        if role not in _EXEMPLAR_ROLES:
+            raise ParseError(lineno, "exemplars are only allowed on counter totals and histogram buckets")
+        pairs = _om_pairs(label_text)
+        if len({k for k, _ in pairs}) != len(pairs):
+            raise ParseError(lineno, "duplicate exemplar label name")
+        runes = sum(len(k) + len(_unescape(v)) for k, v in pairs)
+        if runes > _EXEMPLAR_MAX_RUNES:
+            raise ParseError(lineno, f"exemplar labels are {runes} characters long, the limit is 128")
+        _om_number(value, lineno, "exemplar value")
+        if ts is not None:
+            _om_timestamp(ts, lineno, "exemplar timestamp")
+
+    def _check_grouping(self, role: str, labels: dict[str, str], seconds: float | None, lineno: int) -> None:
+        """Each metric's lines are contiguous, and its timestamps are all present and rising, or all absent."""
+        if self.kind == "info":
+            group: tuple[tuple[str, str], ...] = ()
+        else:
+            special = {"bucket": "le", "quantile": "quantile", "state": self.family}.get(role)
+            group = tuple(sorted(item for item in labels.items() if item[0] != special))
+        if group == self.group and self.group is not None:
+            if (seconds is None) != (self.group_ts is None):
+                raise ParseError(lineno, "a metric mixes samples with and without timestamps")
+            if seconds is not None and self.group_ts is not None and seconds < self.group_ts and self.kind != "info":
+                raise ParseError(lineno, "timestamps go backwards within a metric")
+        elif group in self.groups:
+            raise ParseError(lineno, "the samples of a metric are not grouped together")
+        if (group, seconds) != (self.group, self.group_ts):
+            self._end_point(lineno)
+        self.group = group
+        self.group_ts = seconds
+        self.groups.add(group)
+
+    def _histogram_rules(self, role: str, value: float, labels: dict[str, str], lineno: int) -> None:
+        point = self.point
+        if point is None:
+            point = self.point = _HistogramPoint(started=lineno)
+        if role == "bucket":
+            le = labels["le"]
+            bound = float(le)
+            if point.bucket is not None and bound <= point.bucket:
+                raise ParseError(lineno, "histogram buckets are not in increasing 'le' order")
+            if value < point.bucket_value:
+                raise ParseError(lineno, "histogram bucket counts decrease")
+            point.bucket = bound
+            point.bucket_value = value
+            if bound < 0:
+                point.negative_bucket = True
+            if le == "+Inf":
+                point.has_inf = True
+                point.inf_value = value
+        elif role == "count":
+            point.count = value
+        elif role == "sum":
+            point.has_sum = True
+        elif role == "gsum":
+            point.has_gsum = True
+            point.negative_gsum = value < 0
+
+    def _end_point(self, lineno: int) -> None:
+        point = self.point
+        self.point = None
+        if point is None:
+            return
+        where = point.started
+        if not point.has_inf:
+            raise ParseError(where, f"histogram {self.family!r} has no le=\"+Inf\" bucket")
+        if point.count is not None and point.count != point.inf_value:
+            raise ParseError(where, f"histogram {self.family!r} count does not match its +Inf bucket")
+        count_name = "_gcount" if self.kind == "gaugehistogram" else "_count"
+        sum_name = "_gsum" if self.kind == "gaugehistogram" else "_sum"
+        if (point.count is not None) != (point.has_sum or point.has_gsum):
+            raise ParseError(where, f"histogram {self.family!r} needs both {count_name} and {sum_name}, or neither")
+        if point.negative_bucket and point.has_sum:
+            raise ParseError(where, f"histogram {self.family!r} has negative buckets, so it cannot have _sum")
+        if point.negative_gsum and not point.negative_bucket:
+            raise ParseError(where, f"gauge histogram {self.family!r} has a negative _gsum but no negative bucket")
+
+
+def _om_line_problem(line: str) -> str:
+    if line[0] in " \t":
+        return "lines must not start with whitespace"
+    if line.startswith("<"):
+        return "expected a metric sample, got markup (is this an HTML page?)"
+    if re.match(_METRIC_NAME, line) is None:
+        return f"expected a metric name, got {_preview(line)}"
+    return f"invalid sample line {_preview(line)}"

@@ -1,0 +1,1 @@
+"""Fakes that alertd ships for its own tests and for its users: fake targets, clocks and servers."""
