@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from array import array
 from collections.abc import Callable, Mapping
+from itertools import chain
 from dataclasses import dataclass
 
 from daemon.tsdb.labels import METRIC_NAME, Labels
@@ -116,12 +118,18 @@ def _unescape(value: str) -> str:
 
 
 def _labels(name: str, pairs: list[tuple[str, str]], lineno: int) -> Labels:
+    """The label set of a sample from its raw (still escaped) label pairs."""
     found: dict[str, str] = {METRIC_NAME: name}
     for label, raw in pairs:
         if label in found:
             raise ParseError(lineno, f"duplicate label name {label!r}")
         found[label] = _unescape(raw) if "\\" in raw else raw
-    return Labels.of(found)
+    return _label_set(sorted(item for item in found.items() if item[1]))
+
+
+def _label_set(sorted_pairs: list[tuple[str, str]]) -> Labels:
+    # The same value Labels.of builds, without its generic checks: this runs once per new series.
+    return Labels(map(sys.intern, chain.from_iterable(sorted_pairs)))
 
 
 # --- Prometheus text format ------------------------------------------------------------------
@@ -134,6 +142,9 @@ _TEXT_SAMPLE = re.compile(
     rf"({_WS}*({_METRIC_NAME})(?:{_WS}*\{{{_WS}*((?:{_TEXT_PAIR_SHAPE})*)\}})?)"
     rf"(?:(?<=\}}){_WS}*|{_WS}+)([^ \t{{]+)(?:{_WS}+([^ \t]+))?{_WS}*"
 )
+# The shape nearly every exporter writes: no whitespace, no escapes, commas between pairs.
+_PLAIN_PAIR = rf'{_LABEL_NAME}="[^"\\]*"'
+_PLAIN_HEAD = re.compile(rf"({_METRIC_NAME})(?:\{{((?:{_PLAIN_PAIR}(?:,{_PLAIN_PAIR})*,?)?)\}})?")
 _TEXT_META = re.compile(rf"#{_WS}+(HELP|TYPE){_WS}+(.*)")
 _TEXT_TYPES = frozenset(("counter", "gauge", "histogram", "summary", "untyped"))
 _TIMESTAMP = re.compile(r"-?[0-9]+")
@@ -148,6 +159,7 @@ def _parse_text(text: str, cache: Mapping[str, object]) -> Parsed:
     add_ref = refs.append
     add_value = values.append
     missing = _MISSING
+    plain_head = _PLAIN_HEAD.fullmatch
     for index, line in enumerate(text.split("\n")):
         # Fast path: "head value" or "head value timestamp" with a known head and a plainly
         # spelled value. Anything unusual (NaN, Inf, tabs, underscores, exotic digits, a value
@@ -178,6 +190,20 @@ def _parse_text(text: str, cache: Mapping[str, object]) -> Parsed:
                         add_ref(ref)
                         add_value(value)
                         continue
+            elif (plain := plain_head(head)) is not None:
+                # First sight of a plainly written series: split its labels with str methods.
+                try:
+                    value = float(token)
+                except ValueError:
+                    pass
+                else:
+                    if value - value == 0.0 and token.isascii() and token.isprintable() and "_" not in token:
+                        labels = _plain_labels(plain.group(1), plain.group(2))
+                        if labels is not None:
+                            new.append(len(refs))
+                            add_ref(NewSeries(head, labels))
+                            add_value(value)
+                            continue
         _parse_text_line(line, index + 1, get, refs, values, timestamps, new)
     return Parsed(refs, values, timestamps, new)
 
@@ -217,6 +243,23 @@ def _parse_text_line(
         new.append(len(refs))
     refs.append(ref)
     values.append(value)
+
+
+def _plain_labels(name: str, block: str | None) -> Labels | None:
+    """Labels of a series head that matched ``_PLAIN_HEAD``; None when it needs the full parser."""
+    if not block:
+        return _label_set([(METRIC_NAME, name)])
+    if '=""' in block:
+        return None  # empty values are dropped; the full parser handles that
+    flat = block[: -2 if block[-1] == "," else -1].replace('="', '",').split('",')
+    names = flat[0::2]
+    if METRIC_NAME in names or len(set(names)) != len(names):
+        return None  # let the full parser name the problem
+    it = iter(flat)
+    pairs = list(zip(it, it))
+    pairs.append((METRIC_NAME, name))
+    pairs.sort()
+    return Labels(map(sys.intern, chain.from_iterable(pairs)))
 
 
 def _check_text_comment(line: str, lineno: int) -> None:
