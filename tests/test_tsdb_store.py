@@ -236,3 +236,24 @@ def test_select_agrees_with_a_brute_force_filter(
     assert len(got) == len(want)
     names = {n for s in want for n in s.labels.names()}
     assert store.label_names([matchers]) == sorted(names)
+
+
+def test_select_filters_few_candidates_one_by_one_and_many_through_postings() -> None:
+    store = Store(retention=300)
+    for i in range(200):
+        labels = {"__name__": "rare" if i < 3 else "common", "id": f"id-{i}", "kind": "odd" if i % 2 else "even"}
+        series, _ = store.series(Labels.of(labels))
+        store.append(series, 1000, float(i))
+
+    def ids(selector: str) -> list[str]:
+        return [s.labels.get("id") for s in store.select(parse_selector(selector))]
+
+    # 200 distinct ids but 3 candidates: judged per series.
+    assert ids('rare{id=~"id-[12]"}') == ["id-1", "id-2"]
+    assert ids('rare{id!~"id-[12]"}') == ["id-0"]
+    # 2 distinct kinds over 197 candidates: through the postings.
+    assert len(ids('common{kind="odd"}')) == 99
+    assert len(ids('common{kind!="odd"}')) == 98
+    assert len(ids('common{kind=~"odd|none"}')) == 99
+    assert ids('{kind=~"odd|even",id=~"id-1.?"}') == [f"id-{i}" for i in range(1, 20) if i == 1 or i >= 10]
+    assert ids('{id=~"id-19.", kind!="even"}') == ["id-191", "id-193", "id-195", "id-197", "id-199"]

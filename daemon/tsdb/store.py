@@ -10,6 +10,11 @@ from daemon.tsdb.postings import Postings, intersect, union
 from daemon.tsdb.series import Series
 
 
+# Putting one ref through a set operation costs about this many times less than judging one
+# candidate series in Python.
+_SET_WORK_PER_CANDIDATE = 6
+
+
 class Store:
     """All series held in memory, with ``retention`` seconds of samples each.
 
@@ -62,16 +67,16 @@ class Store:
     def select(self, matchers: Sequence[Matcher]) -> list[Series]:
         """The series matching every matcher, in creation order.
 
-        Equality matchers intersect their postings lists (smallest first); other matchers that
-        cannot match the empty string narrow through the postings of the values they match,
-        each regex tried once per distinct value; the rest filter those candidates.
+        Equality matchers intersect their postings lists (smallest first). Each other matcher
+        is decided once per distinct value of its label and then narrows the candidates with
+        set operations on postings, or, when the candidates are already few, filters them one
+        by one. Only a selector without any matcher that needs its label looks at every series.
         """
         equal: list[Matcher] = []
         rest: list[Matcher] = []
         for m in matchers:
             (equal if m.op == EQUAL and m.value else rest).append(m)
-        decided: dict[Matcher, dict[str, bool]] = {}
-        refs: Sequence[int] | None = None
+        refs: Sequence[int] | None = None  # None: every series
         if equal:
             lists = []
             for m in equal:
@@ -80,16 +85,23 @@ class Store:
                     return []
                 lists.append(found)
             refs = intersect(lists)
-        else:
-            refs = self._narrow(rest, decided)
-        if refs is None:
-            candidates: Iterable[Series] = self._by_ref.values()
-        else:
-            by_ref = self._by_ref
-            candidates = [by_ref[r] for r in refs]
+        # Matchers that need their label narrow the most; those that also pass absent labels last.
+        rest.sort(key=lambda m: m.matches(""))
+        one_by_one: list[tuple[Matcher, dict[str, bool]]] = []
         for m in rest:
-            candidates = _filtered(candidates, m, decided.setdefault(m, {}))
-        return list(candidates)
+            if refs is not None and not refs:
+                return []
+            verdicts: dict[str, bool] = {}
+            narrowed = self._narrow(m, refs, verdicts)
+            if narrowed is None:
+                one_by_one.append((m, verdicts))
+            else:
+                refs = narrowed
+        by_ref = self._by_ref
+        candidates = list(by_ref.values()) if refs is None else [by_ref[r] for r in refs]
+        for m, verdicts in one_by_one:
+            candidates = _filtered(candidates, m, verdicts)
+        return candidates
 
     def label_names(self, matchers: Sequence[Sequence[Matcher]] = ()) -> list[str]:
         """Sorted label names of all series, or of those any of the selectors ``matchers`` selects."""
@@ -148,31 +160,36 @@ class Store:
         self._index(series)
         return series
 
-    def _narrow(self, matchers: Sequence[Matcher], decided: dict[Matcher, dict[str, bool]]) -> Sequence[int] | None:
-        """Refs that may match, from the smallest postings union of a matcher that needs its label.
+    def _narrow(self, m: Matcher, refs: Sequence[int] | None, verdicts: dict[str, bool]) -> Sequence[int] | None:
+        """``refs`` (None: all series) narrowed by ``m`` through the postings of its label.
 
-        None when every matcher also matches series without the label (all series are candidates).
+        Returns None when filtering the candidates one by one is cheaper; ``verdicts`` then
+        holds what is already known about the label's values.
         """
-        best: list[Sequence[int]] | None = None
-        best_size = 0
-        for m in matchers:
-            if m.matches(""):
-                continue
-            verdicts = decided.setdefault(m, {"": False})
-            lists = []
-            size = 0
-            for value, refs in self._postings.values(m.name).items():
-                ok = verdicts[value] = m.matches(value)
-                if ok:
-                    lists.append(refs)
-                    size += len(refs)
-            if best is None or size < best_size:
-                best, best_size = lists, size
-            if not size:
-                return ()
-        if best is None:
+        values = self._postings.values(m.name)
+        if refs is not None and len(values) > len(refs):
+            return None  # more distinct values than candidates
+        keeps_absent = verdicts[""] = m.matches("")
+        lists = []
+        size = 0
+        for value, posting in values.items():
+            ok = verdicts[value] = m.matches(value)
+            if ok != keeps_absent:  # the postings that change the candidates
+                lists.append(posting)
+                size += len(posting)
+        if not keeps_absent:
+            if refs is None:
+                return union(lists) if lists else ()
+            if size > _SET_WORK_PER_CANDIDATE * len(refs):
+                return None
+            return sorted(set().union(*lists).intersection(refs))
+        if not lists:
+            return refs
+        if refs is None:
+            refs = list(self._by_ref)
+        elif size > _SET_WORK_PER_CANDIDATE * len(refs):
             return None
-        return union(best)
+        return sorted(set(refs).difference(*lists))
 
     def _selected(self, selectors: Sequence[Sequence[Matcher]]) -> Iterable[Series]:
         seen: set[int] = set()
@@ -189,10 +206,23 @@ def _filtered(candidates: Iterable[Series], matcher: Matcher, verdicts: dict[str
     matches: Callable[[str], bool] = matcher.matches
     kept = []
     for series in candidates:
-        value = series.labels.get(name)
+        value = label_value(series.labels, name)
         ok = verdicts.get(value)
         if ok is None:
             ok = verdicts[value] = matches(value)
         if ok:
             kept.append(series)
     return kept
+
+
+def label_value(labels: Labels, name: str) -> str:
+    """``labels.get(name)``, searching in C: the name is the first occurrence at an even index."""
+    start = 0
+    try:
+        while True:
+            i = labels.index(name, start)
+            if not i & 1:
+                return labels[i + 1]  # type: ignore[no-any-return]
+            start = i + 1
+    except ValueError:
+        return ""
