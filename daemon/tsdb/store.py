@@ -9,7 +9,6 @@ from daemon.tsdb.matcher import EQUAL, Matcher
 from daemon.tsdb.postings import Postings, intersect, union
 from daemon.tsdb.series import Series
 
-
 # Putting one ref through a set operation costs about this many times less than judging one
 # candidate series in Python.
 _SET_WORK_PER_CANDIDATE = 6
