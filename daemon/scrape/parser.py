@@ -145,6 +145,8 @@ _TEXT_SAMPLE = re.compile(
 # The shape nearly every exporter writes: no whitespace, no escapes, commas between pairs.
 _PLAIN_PAIR = rf'{_LABEL_NAME}="[^"\\]*"'
 _PLAIN_HEAD = re.compile(rf"({_METRIC_NAME})(?:\{{((?:{_PLAIN_PAIR}(?:,{_PLAIN_PAIR})*,?)?)\}})?")
+_TEXT_SERIES = re.compile(rf"{_METRIC_NAME}(?:{_WS}*\{{{_WS}*(?:{_TEXT_PAIR_SHAPE})*\}})?")
+_BALANCED_QUOTES = re.compile(r'[^"]*(?:"(?:[^"\\]|\\.)*"[^"]*)*')
 _TEXT_META = re.compile(rf"#{_WS}+(HELP|TYPE){_WS}+(.*)")
 _TEXT_TYPES = frozenset(("counter", "gauge", "histogram", "summary", "untyped"))
 _TIMESTAMP = re.compile(r"-?[0-9]+")
@@ -281,17 +283,17 @@ def _text_line_problem(line: str) -> str:
     stripped = line.strip(" \t")
     if stripped.startswith("<"):
         return "expected a metric sample, got markup (is this an HTML page?)"
-    if re.match(_METRIC_NAME, stripped) is None:
+    series = _TEXT_SERIES.match(stripped)
+    if series is None:
         return f"expected a metric name, got {_preview(stripped)}"
-    brace = stripped.find("{")
-    if brace != -1 and stripped.find("}", brace) == -1:
-        return "unterminated label set or label value"
-    if brace != -1 and re.match(rf"{_METRIC_NAME}{_WS}*\{{", stripped) is not None:
-        end = stripped.rfind("}")
-        return f"invalid label set {_preview(stripped[brace:end + 1])}"
-    if re.fullmatch(rf"{_METRIC_NAME}{_WS}*(?:\{{.*\}})?{_WS}*", stripped) is not None:
+    rest = stripped[series.end():].lstrip(" \t")
+    if rest.startswith("{"):
+        if _BALANCED_QUOTES.fullmatch(rest) is None:
+            return "unterminated label value (a missing or escaped closing quote)"
+        return f"invalid label set in {_preview(rest)}"
+    if not rest:
         return "missing sample value"
-    return f"invalid sample line {_preview(stripped)}"
+    return f"invalid sample value or timestamp {_preview(rest)}"
 
 
 def _preview(text: str, limit: int = 60) -> str:
