@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationInfo, model_validator
-from pydantic_core import PydanticCustomError
 
 from daemon.config.secret import Secret, read_secret_file
 from daemon.config.section import Section, base_dir, field_error, join_dir
@@ -34,16 +33,15 @@ class BasicAuth(Section):
     password: Secret | None = None
     password_file: str | None = None
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _read_password_file(cls, data: Any, handler: Any, info: ValidationInfo) -> BasicAuth:
-        auth: BasicAuth = handler(data)
-        if auth.password_file is None:
-            return auth
-        if auth.password is not None:
+    @model_validator(mode="after")
+    def _read_password_file(self, info: ValidationInfo) -> BasicAuth:
+        if self.password_file is None:
+            return self
+        if self.password is not None:
             raise field_error(None, "at most one of basic_auth password & password_file must be configured")
-        secret, path = secret_from_file(auth.password_file, "password_file", info.context)
-        return auth.model_copy(update={"password": secret, "password_file": path})
+        secret, path = secret_from_file(self.password_file, "password_file", info.context)
+        self._settle(password=secret, password_file=path)
+        return self
 
 
 class Authorization(Section):
@@ -55,21 +53,18 @@ class Authorization(Section):
     credentials: Secret | None = None
     credentials_file: str | None = None
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _read_credentials_file(cls, data: Any, handler: Any, info: ValidationInfo) -> Authorization:
-        auth: Authorization = handler(data)
-        kind = auth.type.strip() or "Bearer"
+    @model_validator(mode="after")
+    def _read_credentials_file(self, info: ValidationInfo) -> Authorization:
+        kind = self.type.strip() or "Bearer"
         if kind.lower() == "basic":
             raise field_error("type", 'authorization type cannot be set to "basic", use "basic_auth" instead')
-        update: dict[str, Any] = {"type": kind}
-        if auth.credentials_file is not None:
-            if auth.credentials is not None:
+        self._settle(type=kind)
+        if self.credentials_file is not None:
+            if self.credentials is not None:
                 raise field_error(None, "at most one of authorization credentials & credentials_file must be configured")
-            update["credentials"], update["credentials_file"] = secret_from_file(
-                auth.credentials_file, "credentials_file", info.context
-            )
-        return auth.model_copy(update=update)
+            secret, path = secret_from_file(self.credentials_file, "credentials_file", info.context)
+            self._settle(credentials=secret, credentials_file=path)
+        return self
 
 
 class TLSConfig(Section):
@@ -83,10 +78,9 @@ class TLSConfig(Section):
     server_name: str | None = None
     insecure_skip_verify: bool = False
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _files_readable(cls, data: Any, handler: Any, info: ValidationInfo) -> TLSConfig:
-        tls: TLSConfig = handler(data)
+    @model_validator(mode="after")
+    def _files_readable(self, info: ValidationInfo) -> TLSConfig:
+        tls = self
         if tls.cert_file and not tls.key_file:
             raise field_error("key_file", "key_file must be configured when a client certificate is configured")
         if tls.key_file and not tls.cert_file:
@@ -103,7 +97,8 @@ class TLSConfig(Section):
             except OSError as exc:
                 raise field_error(key, f'cannot read "{resolved}": {exc.strerror or exc}') from None
             update[key] = resolved
-        return tls.model_copy(update=update) if update else tls
+        self._settle(**update)
+        return self
 
 
 def check_http_client(
@@ -123,7 +118,3 @@ def check_http_client(
     if authorization is not None and basic_auth is not None:
         raise field_error(None, "at most one of basic_auth & authorization must be configured")
 
-
-def not_supported(what: str) -> PydanticCustomError:
-    """The error for a setting alertd knows but does not implement."""
-    return PydanticCustomError("not_supported", "{what} is not supported by alertd", {"what": what})

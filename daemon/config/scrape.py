@@ -188,10 +188,9 @@ class ScrapeConfig(Section):
     def _known_protocols(cls, protocols: tuple[str, ...]) -> tuple[str, ...]:
         return check_scrape_protocols(protocols)
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _consistent(cls, data: Any, handler: Any, info: ValidationInfo) -> ScrapeConfig:
-        job: ScrapeConfig = handler(data)
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> ScrapeConfig:
+        job = self
         if not job.job_name:
             raise field_error("job_name", "job_name is empty")
         if job.scrape_timeout > job.scrape_interval:
@@ -199,13 +198,13 @@ class ScrapeConfig(Section):
         check_http_client(job.basic_auth, job.authorization, job.bearer_token, job.bearer_token_file)
         # The legacy bearer_token settings become an authorization, as in Prometheus.
         if job.bearer_token is not None:
-            authorization = Authorization(type="Bearer", credentials=job.bearer_token)
-            return job.model_copy(update={"authorization": authorization, "bearer_token": None})
-        if job.bearer_token_file is not None:
+            authorization = Authorization.model_construct(type="Bearer", credentials=job.bearer_token)
+            self._settle(authorization=authorization, bearer_token=None)
+        elif job.bearer_token_file is not None:
             secret, path = secret_from_file(job.bearer_token_file, "bearer_token_file", info.context)
-            authorization = Authorization(type="Bearer", credentials=secret, credentials_file=path)
-            return job.model_copy(update={"authorization": authorization, "bearer_token_file": None})
-        return job
+            authorization = Authorization.model_construct(type="Bearer", credentials=secret, credentials_file=path)
+            self._settle(authorization=authorization, bearer_token_file=None)
+        return self
 
 
 def check_scrape_protocols(protocols: tuple[str, ...]) -> tuple[str, ...]:

@@ -33,6 +33,13 @@ class Section(BaseModel):
         return data
 
 
+    def _settle(self, **changes: Any) -> None:
+        """Fill in derived values while the section is being validated (before anyone sees it)."""
+        for name, value in changes.items():
+            # Frozen models refuse setattr; this is their own validator completing them.
+            object.__setattr__(self, name, value)
+
+
 def field_error(field: str | None, message: str) -> PydanticCustomError:
     """An error a section validator raises about one of its fields (dotted, relative) or itself."""
     return PydanticCustomError(FIELD_ERROR, "{message}", {"message": message, "field": field})
