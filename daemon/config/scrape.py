@@ -12,7 +12,7 @@ from daemon.config.duration import Duration, parse_duration
 from daemon.config.httpclient import Authorization, BasicAuth, TLSConfig, check_http_client, secret_from_file
 from daemon.config.secret import Secret
 from daemon.config.section import Section, base_dir, check_label_name, field_error, join_dir
-from daemon.scrape.relabel import RelabelConfig
+from daemon.config.relabel import RelabelConfig
 
 SCRAPE_PROTOCOLS = ("OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4")
 """The exposition formats alertd parses, in Prometheus' default order of preference."""
