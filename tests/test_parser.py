@@ -364,7 +364,7 @@ _payloads = st.lists(
 ).map(lambda lines: "\n".join(lines) + "\n")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_payloads)
 def test_warm_cache_gives_the_same_result(text: str) -> None:
     try:
@@ -384,7 +384,7 @@ def test_warm_cache_gives_the_same_result(text: str) -> None:
     assert len(cold.refs) == len(cold.values)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200), st.sampled_from([TEXT, OPENMETRICS]))
 def test_arbitrary_text_raises_only_parse_errors(text: str, fmt: str) -> None:
     try:
@@ -401,7 +401,7 @@ _VALID = (
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, len(_VALID)), st.integers(0, 3), st.text(max_size=3)),

@@ -49,7 +49,7 @@ class _Family:
 
 
 class SyntheticExporter:
-    """About ``series`` series: counters with 3-5 labels, 12-bucket histograms and gauges.
+    """About ``series`` series: counters with 4-5 labels, 12-bucket histograms and gauges (3-4).
 
     Roughly half of the series are counters, a third histogram series (``_bucket``, ``_sum``,
     ``_count``) and the rest gauges. ``render()`` returns the Prometheus text format 0.0.4 and
@@ -105,13 +105,14 @@ class SyntheticExporter:
 
     @staticmethod
     def _label_set(kind: str, n: int, rnd: random.Random) -> str:
-        # The running number n keeps every label set of a family unique.
+        # The running number n, spelled into the instance address, keeps label sets unique.
         pairs = [
             ("service", _SERVICES[n % len(_SERVICES)]),
-            ("instance", f"10.0.{n // 250 % 256}.{n % 250 + 1}:9100"),
-            ("pod", f"pod-{n:06d}"),
+            ("instance", f"10.{n // 62_500 % 256}.{n // 250 % 250}.{n % 250 + 1}:9100"),
         ]
-        if kind != "gauge":
+        if kind == "gauge":
+            pairs.append(("pod", f"pod-{n:06d}"))
+        else:
             pairs.append(("method", rnd.choice(_METHODS)))
         if kind == "counter":
             pairs.append(("status", rnd.choice(_STATUSES)))
