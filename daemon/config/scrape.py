@@ -68,18 +68,15 @@ def tolerant_duration(value: Any) -> float | None:
 
 
 class StaticConfig(Section):
-    """One ``static_configs`` entry: addresses and the labels they share."""
+    """One ``static_configs`` entry: addresses and the labels they share.
+
+    Addresses are not checked here: a blackbox-style job lists URLs that relabelling moves
+    into a parameter, so (as in Prometheus) only the address left after relabelling must be
+    ``host:port``.
+    """
 
     targets: tuple[str, ...] = ()
     labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("targets")
-    @classmethod
-    def _host_ports(cls, targets: tuple[str, ...]) -> tuple[str, ...]:
-        for target in targets:
-            if "/" in target or not target:
-                raise ValueError(f'"{target}" is not a valid hostname')
-        return targets
 
     @field_validator("labels")
     @classmethod
