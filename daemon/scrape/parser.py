@@ -255,13 +255,18 @@ def _plain_labels(name: str, block: str | None) -> Labels | None:
         return None  # empty values are dropped; the full parser handles that
     flat = block[: -2 if block[-1] == "," else -1].replace('="', '",').split('",')
     names = flat[0::2]
-    if METRIC_NAME in names or len(set(names)) != len(names):
+    ordered = sorted(names)
+    if METRIC_NAME in names or len(set(ordered)) != len(ordered):
         return None  # let the full parser name the problem
+    flat = list(map(sys.intern, flat))
+    if ordered == names and ordered[0] > METRIC_NAME:
+        # Already in label-set order, as most client libraries write them.
+        return Labels((METRIC_NAME, sys.intern(name), *flat))
     it = iter(flat)
     pairs = list(zip(it, it))
-    pairs.append((METRIC_NAME, name))
+    pairs.append((METRIC_NAME, sys.intern(name)))
     pairs.sort()
-    return Labels(map(sys.intern, chain.from_iterable(pairs)))
+    return Labels(chain.from_iterable(pairs))
 
 
 def _check_text_comment(line: str, lineno: int) -> None:

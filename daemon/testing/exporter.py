@@ -118,7 +118,8 @@ class SyntheticExporter:
             pairs.append(("status", rnd.choice(_STATUSES)))
         if rnd.random() < 0.3:
             pairs.append(("zone", rnd.choice(_ZONES)))
-        return ",".join(f'{k}="{v}"' for k, v in pairs)
+        # Sorted by name, as client libraries write them (histograms then append le).
+        return ",".join(f'{k}="{v}"' for k, v in sorted(pairs))
 
     def render(self) -> str:
         """The payload of one scrape, in the text format; values move on with each call."""
