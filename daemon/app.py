@@ -17,7 +17,7 @@ from daemon.clock import Clock, SystemClock
 from daemon.config import Config, ConfigError, load_config, load_default_config
 from daemon.metrics import DaemonMetrics
 from daemon.scrape.manager import ScrapeManager
-from daemon.testing.exporter import DemoExporter
+from daemon.testing.exporter import ExporterServer, SyntheticExporter
 from daemon.tsdb import Store
 
 STOP_DEADLINE = 10.0  # seconds from SIGTERM to exit, whatever is still running
@@ -47,7 +47,7 @@ class App:
         self.scrape = ScrapeManager(self.store, self.clock, self.metrics)
         self.log = structlog.get_logger().bind(component="app")
         self._runner: web.AppRunner | None = None
-        self._demo: DemoExporter | None = None
+        self._demo: ExporterServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
         self.metrics.watch(self._store_gauges)
@@ -141,8 +141,8 @@ class App:
         if config.demo_exporter is None:
             return
         host, port = split_listen(config.demo_exporter.listen)
-        self._demo = DemoExporter(config.demo_exporter.series)
-        await self._demo.start(host, port)
+        self._demo = ExporterServer(SyntheticExporter(config.demo_exporter.series), host, port)
+        await self._demo.start()
 
     async def _stop_demo(self) -> None:
         if self._demo is not None:

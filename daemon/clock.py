@@ -63,6 +63,7 @@ class FakeClock:
 
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, waking every sleeper whose deadline is passed."""
+        await _settle()  # tasks created just before the call get to start sleeping first
         target = self._now + seconds
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline, _, future = heapq.heappop(self._sleepers)

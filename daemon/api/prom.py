@@ -79,7 +79,11 @@ async def targets(request: web.Request) -> web.Response:
                         "scrapeTimeout": format_duration(target.timeout),
                     }
                 )
-    return ok({"activeTargets": active, "droppedTargets": []})
+    dropped = []
+    if state in ("dropped", "any"):
+        for job, targets in sorted(daemon.scrape.dropped().items()):
+            dropped += [{"discoveredLabels": t.discovered.to_dict(), "scrapePool": job} for t in targets]
+    return ok({"activeTargets": active, "droppedTargets": dropped})
 
 
 async def series(request: web.Request) -> web.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 
 from daemon.clock import Clock
 from daemon.scrape.fetch import FetchError, Fetcher
-from daemon.scrape.parser import NewSeries, ParseError, format_of, parse
+from daemon.scrape.parser import ParseError, format_of, parse
 from daemon.scrape.relabel import Relabeler
 from daemon.scrape.target import Target
 from daemon.tsdb import OK, STALE_NAN, Series, Store
@@ -95,14 +94,6 @@ class ScrapeLoop:
         self._report = [store.series(Labels.of({**target.labels.to_dict(), METRIC_NAME: name}))[0] for name in REPORT_NAMES]
         self._task: asyncio.Task[None] | None = None
 
-    def offset(self) -> float:
-        """Seconds after each interval boundary at which this target is scraped.
-
-        Spreading targets by a hash of their identity keeps scrapes from bunching up, and keeps each
-        target's phase the same across restarts and reloads.
-        """
-        return (zlib.crc32(self.target.key.encode()) % 1_000_000) / 1_000_000 * self.target.interval
-
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"scrape {self.target.url}")
 
@@ -125,7 +116,7 @@ class ScrapeLoop:
     async def _run(self) -> None:
         interval = self.target.interval
         now = self._clock.time()
-        next_at = now - (now % interval) + self.offset()
+        next_at = now - (now % interval) + self.target.offset()
         if next_at < now:
             next_at += interval
         while True:
@@ -180,26 +171,24 @@ class ScrapeLoop:
             raise ScrapeFailed(f"invalid payload: {exc}") from None
 
         refs = parsed.refs
+        fresh = [(i, self._sample_labels(refs[i].labels)) for i in parsed.new]
+        kept = len(refs) - refs.count(DROPPED) - sum(1 for _, labels in fresh if labels is None)
+        limit = self.options.sample_limit
+        if limit and kept > limit:
+            raise ScrapeFailed(f"sample_limit exceeded: {kept} samples, limit {limit}")
+        # Only now, with the scrape known good, do its new series enter the store and the cache.
         added = 0
-        new_heads: list[tuple[str, Any]] = []
-        for i in parsed.new:
-            new: NewSeries = refs[i]
-            labels = self._sample_labels(new.labels)
+        for i, labels in fresh:
+            head = refs[i].head
             if labels is None:
                 ref: Any = DROPPED
             else:
                 ref, created = self._store.series(labels)
                 added += created
             refs[i] = ref
-            new_heads.append((new.head, ref))
-
-        current = {ref for ref in refs if ref is not DROPPED}
-        kept = sum(1 for ref in refs if ref is not DROPPED)
-        limit = self.options.sample_limit
-        if limit and kept > limit:
-            raise ScrapeFailed(f"sample_limit exceeded: {kept} samples, limit {limit}")
-        # Only now, with the scrape known good, do its new series enter the cache.
-        self._cache.update(new_heads)
+            self._cache[head] = ref
+        current = set(refs)
+        current.discard(DROPPED)
 
         values = parsed.values
         stamps = parsed.timestamps if self.options.honor_timestamps else {}

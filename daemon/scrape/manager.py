@@ -14,7 +14,7 @@ from daemon.scrape.discovery import FileDiscovery
 from daemon.scrape.fetch import Clients, Fetcher
 from daemon.scrape.loop import ScrapeFailed, ScrapeLoop, ScrapeOptions, ScrapeStats
 from daemon.scrape.relabel import Relabeler
-from daemon.scrape.target import Target, static_groups, targets_for
+from daemon.scrape.target import DroppedTarget, resolve_targets, static_groups
 from daemon.tsdb import Store
 
 
@@ -23,8 +23,10 @@ class _Job:
     config: Any
     options: ScrapeOptions
     fetcher: Fetcher
+    relabeler: Relabeler
     discoveries: list[FileDiscovery]
     loops: dict[str, ScrapeLoop] = field(default_factory=dict)
+    dropped: tuple[DroppedTarget, ...] = ()
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -49,6 +51,10 @@ class ScrapeManager:
     def loops(self) -> dict[str, list[ScrapeLoop]]:
         """The running loops by job name."""
         return {name: list(job.loops.values()) for name, job in self._jobs.items()}
+
+    def dropped(self) -> dict[str, tuple[DroppedTarget, ...]]:
+        """Discovered targets that relabelling dropped or that are invalid, by job name."""
+        return {name: job.dropped for name, job in self._jobs.items()}
 
     async def apply(self, scrape_configs: list[Any]) -> None:
         """Make the running jobs match ``scrape_configs``."""
@@ -87,7 +93,7 @@ class ScrapeManager:
         ]
         for discovery in discoveries:
             discovery.refresh()
-        job = _Job(config, options, self._clients.fetcher_for(config), discoveries)
+        job = _Job(config, options, self._clients.fetcher_for(config), Relabeler(config.relabel_configs), discoveries)
         self._sync_targets(job)
         loop = asyncio.get_running_loop()
         for discovery in discoveries:
@@ -98,13 +104,17 @@ class ScrapeManager:
         for loop in self._sync_targets(job):
             await self._stop_loop(loop, mark_stale=True)
 
-    def _targets(self, job: _Job) -> list[Target]:
-        groups = static_groups(job.config) + [g for d in job.discoveries for g in d.groups()]
-        return targets_for(job.config, groups)
-
     def _sync_targets(self, job: _Job) -> list[ScrapeLoop]:
         """Start loops for new targets; return the loops of vanished targets, to be stopped."""
-        wanted = {target.key: target for target in self._targets(job)}
+        groups = static_groups(job.config) + [g for d in job.discoveries for g in d.groups()]
+        resolved = resolve_targets(job.config, groups, job.relabeler)
+        job.dropped = resolved.dropped
+        for invalid in resolved.dropped:
+            if invalid.reason is not None:
+                self._log.warning(
+                    "invalid target", job=job.config.job_name, target=str(invalid.discovered), error=invalid.reason
+                )
+        wanted = {target.key: target for target in resolved.active}
         gone = [job.loops.pop(key) for key in list(job.loops) if key not in wanted]
         for key, target in wanted.items():
             if key not in job.loops:

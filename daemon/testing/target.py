@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,6 +18,8 @@ class Answer:
     body: bytes = b""
     status: int = 200
     content_type: str = TEXT_FORMAT
+    # Content-Encoding of ``body`` (e.g. "gzip"), when it is already compressed.
+    encoding: str | None = None
     # Stream the body forever (a target with a runaway exposition).
     endless: bool = False
     # Send the headers, then never finish the body (a hung target).
@@ -70,9 +73,12 @@ class FakeTarget:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request)
         answer = self.answer
+        headers = {"Content-Type": answer.content_type}
+        if answer.encoding:
+            headers["Content-Encoding"] = answer.encoding
         if not (answer.endless or answer.hang):
-            return web.Response(body=answer.body, status=answer.status, headers={"Content-Type": answer.content_type})
-        response = web.StreamResponse(status=answer.status, headers={"Content-Type": answer.content_type})
+            return web.Response(body=answer.body, status=answer.status, headers=headers)
+        response = web.StreamResponse(status=answer.status, headers=headers)
         await response.prepare(request)
         if answer.hang:
             await response.write(answer.body[: len(answer.body) // 2])
@@ -85,3 +91,33 @@ class FakeTarget:
         except ConnectionError:
             pass  # the scraper gave up, as it should
         return response
+
+
+class ThreadedFakeTarget:
+    """A FakeTarget on its own event loop in a thread, for synchronous callers (end-to-end tests).
+
+    ``with ThreadedFakeTarget() as target: target.set("up_metric 1\\n")``.
+    """
+
+    def __init__(self, answer: Answer | None = None) -> None:
+        self.target = FakeTarget(answer)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-target", daemon=True)
+
+    @property
+    def address(self) -> str:
+        return self.target.address
+
+    def set(self, body: str | bytes, **kwargs: object) -> None:
+        self.target.set(body, **kwargs)
+
+    def __enter__(self) -> ThreadedFakeTarget:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.target.start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.target.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
