@@ -125,7 +125,11 @@ class App:
         loop.add_signal_handler(signal.SIGINT, stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         try:
-            await self.start()
+            try:
+                await self.start()
+            except OSError as exc:  # most often: the listen address is taken
+                self.log.error("cannot start", listen=self.listen, error=str(exc))
+                return 1
             await stopping.wait()
             self.log.info("stopping")
         finally:

@@ -201,3 +201,21 @@ def test_default_config_runs_with_nothing_else(tmp_path: Path) -> None:
         jobs = api(daemon, "/api/v1/label/job/values")["data"]
         assert {"alertd", "demo"} <= set(jobs)
     assert (tmp_path / "data").is_dir()
+
+
+def test_listen_address_in_use_exits_1_with_a_log_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "alertd.yml"
+        config.write_text("scrape_configs: []\n")
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", "run", "--config", str(config), "--listen", f"127.0.0.1:{port}",
+             "--data-dir", str(tmp_path / "data"), "--log-format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert "cannot start" in result.stdout and "Traceback" not in result.stdout + result.stderr

@@ -14,8 +14,14 @@ from daemon.config.secret import Secret
 from daemon.config.section import Section, base_dir, check_label_name, field_error, join_dir
 from daemon.config.relabel import RelabelConfig
 
-SCRAPE_PROTOCOLS = ("OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4")
-"""The exposition formats alertd parses, in Prometheus' default order of preference."""
+SCRAPE_PROTOCOLS = ("PrometheusText0.0.4", "PrometheusText1.0.0", "OpenMetricsText1.0.0", "OpenMetricsText0.0.1")
+"""The exposition formats alertd parses, in its default order of preference.
+
+Prometheus asks for OpenMetrics first; alertd asks for the text format first because its parser
+follows Prometheus' lenient text parser (a client_golang OpenMetrics payload can break the strict
+OpenMetrics rules and would fail the scrape) and takes the cached fast path on repeat scrapes.
+Targets that speak only OpenMetrics still get it.
+"""
 
 DEFAULT_SCRAPE_INTERVAL = 60.0
 DEFAULT_SCRAPE_TIMEOUT = 10.0

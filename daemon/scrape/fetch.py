@@ -12,12 +12,23 @@ import httpx
 from daemon import __version__
 from daemon.scrape.target import Target
 
-# The formats we parse, best first, as Prometheus asks for them.
-ACCEPT = (
-    "application/openmetrics-text;version=1.0.0;q=0.5,"
-    "text/plain;version=0.0.4;q=0.4,"
-    "*/*;q=0.1"
-)
+MEDIA_TYPES = {
+    "OpenMetricsText1.0.0": "application/openmetrics-text;version=1.0.0",
+    "OpenMetricsText0.0.1": "application/openmetrics-text;version=0.0.1",
+    "PrometheusText1.0.0": "text/plain;version=1.0.0",
+    "PrometheusText0.0.4": "text/plain;version=0.0.4",
+}
+
+
+def accept_header(protocols: tuple[str, ...]) -> str:
+    """The Accept header for a job's scrape_protocols: each format weighted below the one before it."""
+    weight = len(protocols) + 1
+    parts = []
+    for protocol in protocols:
+        parts.append(f"{MEDIA_TYPES[protocol]};q=0.{weight}")
+        weight -= 1
+    parts.append(f"*/*;q=0.{weight}")
+    return ",".join(parts)
 
 
 class FetchError(Exception):
@@ -101,7 +112,7 @@ class Clients:
 
 def _headers(job: Any) -> dict[str, str]:
     headers = {
-        "Accept": ACCEPT,
+        "Accept": accept_header(job.scrape_protocols),
         "Accept-Encoding": "gzip",
         "User-Agent": f"alertd/{__version__}",
     }

@@ -91,7 +91,7 @@ class ScrapeLoop:
         self._on_scrape = on_scrape
         self._cache: dict[str, Any] = {}
         self._previous: set[Series] = set()
-        self._report = [store.series(Labels.of({**target.labels.to_dict(), METRIC_NAME: name}))[0] for name in REPORT_NAMES]
+        self._report: list[Series] = []  # created at the first scrape, so no series exists without samples
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -151,6 +151,9 @@ class ScrapeLoop:
             report = (0.0, duration, 0.0, 0.0, 0.0)
         else:
             report = (1.0, duration, float(stats.scraped), float(stats.kept), float(stats.added))
+        if not self._report:
+            labels = self.target.labels.to_dict()
+            self._report = [self._store.series(Labels.of({**labels, METRIC_NAME: name}))[0] for name in REPORT_NAMES]
         for series, value in zip(self._report, report):
             self._store.append(series, t_ms, value)
         if self._on_scrape is not None:
