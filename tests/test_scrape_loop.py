@@ -11,7 +11,6 @@ from daemon.clock import FakeClock
 from daemon.config import parse_config
 from daemon.scrape.fetch import Clients
 from daemon.scrape.loop import ScrapeLoop, ScrapeOptions
-from daemon.scrape.relabel import Relabeler
 from daemon.scrape.target import TargetGroup, targets_for
 from daemon.testing.target import FakeTarget
 from daemon.tsdb import Store, is_stale, parse_selector
@@ -51,13 +50,7 @@ scrape_configs:
     )
     job = config.scrape_configs[0]
     (scrape_target,) = targets_for(job, [TargetGroup([target.address], {}, "test")])
-    options = ScrapeOptions(
-        honor_labels=job.honor_labels,
-        honor_timestamps=job.honor_timestamps,
-        sample_limit=job.sample_limit,
-        metric_relabel=Relabeler(job.metric_relabel_configs) if job.metric_relabel_configs else None,
-    )
-    return ScrapeLoop(scrape_target, options, clients.fetcher_for(job), store, clock)
+    return ScrapeLoop(scrape_target, ScrapeOptions.of(job), clients.fetcher_for(job), store, clock)
 
 
 def value(store: Store, selector: str, t_ms: int) -> float | None:
@@ -287,3 +280,21 @@ def test_offsets_are_stable_and_spread() -> None:
     assert len({round(o, 3) for o in offsets}) > 40
     again = targets_for(job, [TargetGroup([f"10.0.0.{i}:9100" for i in range(50)], {}, "t")])
     assert offsets == [t.offset() for t in again]
+
+
+@pytest.mark.parametrize(
+    ("limit", "reason"),
+    [
+        ("label_limit: 3", "label_limit exceeded"),
+        ("label_name_length_limit: 5", "label_name_length_limit exceeded"),
+        ("label_value_length_limit: 4", "label_value_length_limit exceeded"),
+    ],
+)
+async def test_label_limits_fail_the_scrape(target: FakeTarget, clients: Clients, limit: str, reason: str) -> None:
+    store, clock = Store(), FakeClock()
+    target.set(GOOD)
+    loop = make_loop(target, clients, store, clock, "    " + limit)
+    await loop.scrape_once()
+    assert loop.health.health == "down"
+    assert reason in loop.health.last_error
+    assert store.select(parse_selector("http_requests_total")) == []

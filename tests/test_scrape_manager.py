@@ -146,3 +146,20 @@ async def test_no_targets_is_ready_at_once(manager) -> None:  # type: ignore[no-
     mgr, _, _ = manager
     await mgr.apply([])
     assert mgr.ready.is_set()
+
+
+async def test_target_limit_fails_every_target_of_the_job(manager, targets) -> None:  # type: ignore[no-untyped-def]
+    mgr, _, clock = manager
+    a, b, _ = targets
+    await mgr.apply(config(f"""
+  - job_name: limited
+    scrape_interval: 5s
+    target_limit: 1
+    static_configs: [{{targets: ["{a.address}", "{b.address}"]}}]
+"""))
+    await clock.advance(5)
+    await eventually(mgr.ready.is_set)
+    loops = mgr.loops()["limited"]
+    assert {loop.health.health for loop in loops} == {"down"}
+    assert all("target_limit exceeded" in loop.health.last_error for loop in loops)
+    assert not a.requests and not b.requests

@@ -45,19 +45,45 @@ class Fetcher(Protocol):
     async def fetch(self, target: Target) -> tuple[bytes, str | None]: ...
 
 
+class RefusingFetcher:
+    """Fails every fetch with one reason, without contacting the target (e.g. target_limit exceeded)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def fetch(self, target: Target) -> tuple[bytes, str | None]:
+        raise FetchError(self.reason)
+
+
 class HTTPFetcher:
     """Fetches over a shared httpx client with one job's headers and limits."""
 
-    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], body_size_limit: int = 0) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        headers: dict[str, str],
+        body_size_limit: int = 0,
+        *,
+        follow_redirects: bool = True,
+        server_name: str | None = None,
+    ) -> None:
         self._client = client
         self._headers = headers
         self._limit = body_size_limit
+        self._follow_redirects = follow_redirects
+        self._extensions = {"sni_hostname": server_name} if server_name else None
 
     async def fetch(self, target: Target) -> tuple[bytes, str | None]:
         headers = {**self._headers, "X-Prometheus-Scrape-Timeout-Seconds": f"{target.timeout:g}"}
         try:
             async with asyncio.timeout(target.timeout):
-                async with self._client.stream("GET", target.url, headers=headers) as response:
+                async with self._client.stream(
+                    "GET",
+                    target.url,
+                    headers=headers,
+                    follow_redirects=self._follow_redirects,
+                    extensions=self._extensions,
+                ) as response:
                     if response.status_code != 200:
                         raise FetchError(f"server returned HTTP status {response.status_code} {response.reason_phrase}")
                     body = await self._read(response)
@@ -87,7 +113,13 @@ class Clients:
 
     def fetcher_for(self, job: Any) -> HTTPFetcher:
         """A fetcher with the job's credentials, TLS settings and body size limit."""
-        return HTTPFetcher(self._client(job.tls_config), _headers(job), job.body_size_limit)
+        return HTTPFetcher(
+            self._client(job.tls_config),
+            _headers(job),
+            job.body_size_limit,
+            follow_redirects=job.follow_redirects,
+            server_name=job.tls_config.server_name if job.tls_config else None,
+        )
 
     def _client(self, tls: Any) -> httpx.AsyncClient:
         key = None if tls is None else repr(tls)
@@ -95,7 +127,6 @@ class Clients:
         if client is None:
             client = httpx.AsyncClient(
                 verify=_ssl_context(tls),
-                follow_redirects=True,
                 # A hanging target holds its connection until its own timeout; it must never
                 # wait for, or make others wait for, a slot in a pool.
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000),

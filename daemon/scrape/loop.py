@@ -40,7 +40,23 @@ class ScrapeOptions:
     honor_labels: bool = False
     honor_timestamps: bool = True
     sample_limit: int = 0
+    label_limit: int = 0
+    label_name_length_limit: int = 0
+    label_value_length_limit: int = 0
     metric_relabel: Relabeler | None = None
+
+    @classmethod
+    def of(cls, job: Any) -> ScrapeOptions:
+        """The options of a scrape job's config."""
+        return cls(
+            honor_labels=job.honor_labels,
+            honor_timestamps=job.honor_timestamps,
+            sample_limit=job.sample_limit,
+            label_limit=job.label_limit,
+            label_name_length_limit=job.label_name_length_limit,
+            label_value_length_limit=job.label_value_length_limit,
+            metric_relabel=Relabeler(job.metric_relabel_configs) if job.metric_relabel_configs else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +101,7 @@ class ScrapeLoop:
         self.target = target
         self.options = options
         self.health = TargetHealth()
-        self._fetcher = fetcher
+        self.fetcher = fetcher
         self._store = store
         self._clock = clock
         self._on_scrape = on_scrape
@@ -161,7 +177,7 @@ class ScrapeLoop:
 
     async def _scrape(self, t_ms: int) -> ScrapeStats:
         try:
-            body, content_type = await self._fetcher.fetch(self.target)
+            body, content_type = await self.fetcher.fetch(self.target)
         except FetchError as exc:
             raise ScrapeFailed(str(exc)) from None
         try:
@@ -223,7 +239,19 @@ class ScrapeLoop:
             if relabelled is None:
                 return None
             labels = relabelled
+        self._check_label_limits(labels)
         return Labels.of(labels)
+
+    def _check_label_limits(self, labels: dict[str, str]) -> None:
+        # Only new series get here: a series already in the cache passed these checks.
+        options = self.options
+        if options.label_limit and len(labels) > options.label_limit:
+            raise ScrapeFailed(f"label_limit exceeded: {len(labels)} labels, limit {options.label_limit}")
+        for name, value in labels.items():
+            if options.label_name_length_limit and len(name) > options.label_name_length_limit:
+                raise ScrapeFailed(f"label_name_length_limit exceeded by label name {name[:64]!r}")
+            if options.label_value_length_limit and len(value) > options.label_value_length_limit:
+                raise ScrapeFailed(f"label_value_length_limit exceeded by the value of label {name!r}")
 
     def _mark_stale(self, gone: set[Series], t_ms: int) -> None:
         append = self._store.append

@@ -11,7 +11,7 @@ import structlog
 from daemon.clock import Clock
 from daemon.metrics import DaemonMetrics
 from daemon.scrape.discovery import FileDiscovery
-from daemon.scrape.fetch import Clients, Fetcher
+from daemon.scrape.fetch import Clients, Fetcher, RefusingFetcher
 from daemon.scrape.loop import ScrapeFailed, ScrapeLoop, ScrapeOptions, ScrapeStats
 from daemon.scrape.relabel import Relabeler
 from daemon.scrape.target import DroppedTarget, resolve_targets, static_groups
@@ -81,13 +81,7 @@ class ScrapeManager:
         await self._clients.aclose()
 
     def _start_job(self, config: Any) -> _Job:
-        metric_relabel = Relabeler(config.metric_relabel_configs) if config.metric_relabel_configs else None
-        options = ScrapeOptions(
-            honor_labels=config.honor_labels,
-            honor_timestamps=config.honor_timestamps,
-            sample_limit=config.sample_limit,
-            metric_relabel=metric_relabel,
-        )
+        options = ScrapeOptions.of(config)
         discoveries = [
             FileDiscovery(sd.files, sd.refresh_interval, self._clock, config.job_name) for sd in config.file_sd_configs
         ]
@@ -115,10 +109,17 @@ class ScrapeManager:
                     "invalid target", job=job.config.job_name, target=str(invalid.discovered), error=invalid.reason
                 )
         wanted = {target.key: target for target in resolved.active}
+        limit = job.config.target_limit
+        fetcher = job.fetcher
+        if limit and len(wanted) > limit:
+            # As Prometheus: every target of the job fails, visibly, rather than an arbitrary subset.
+            fetcher = RefusingFetcher(f"target_limit exceeded: {len(wanted)} targets, limit {limit}")
+        for loop in job.loops.values():
+            loop.fetcher = fetcher
         gone = [job.loops.pop(key) for key in list(job.loops) if key not in wanted]
         for key, target in wanted.items():
             if key not in job.loops:
-                loop = ScrapeLoop(target, job.options, job.fetcher, self._store, self._clock, on_scrape=self._scraped)
+                loop = ScrapeLoop(target, job.options, fetcher, self._store, self._clock, on_scrape=self._scraped)
                 job.loops[key] = loop
                 loop.start()
         return gone
