@@ -44,19 +44,19 @@ def _run(args: argparse.Namespace) -> int:
     from daemon.app import App, split_listen
     from daemon.config import ConfigError, load_config, load_default_config
 
-    logging.configure(args.log_format, args.log_level)
-    try:
-        config = load_config(args.config) if args.config else load_default_config()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 1
     if args.listen is not None:
         try:
             split_listen(args.listen)
         except ValueError as exc:
             print(f"--listen: {exc}", file=sys.stderr)
             return 1
+    try:
+        config = load_config(args.config) if args.config else load_default_config()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    logging.configure(args.log_format, args.log_level)
     app = App(config, config_path=args.config, listen=args.listen, data_dir=args.data_dir)
     return _run_loop(app.serve())
 

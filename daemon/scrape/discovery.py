@@ -64,5 +64,10 @@ class FileDiscovery:
         """Run until cancelled, awaiting ``on_change`` after each change."""
         while True:
             await self._clock.sleep(self._period)
-            if self.refresh():
+            try:
+                changed = self.refresh()
+            except Exception:  # a watcher that dies would freeze the job's targets without a word
+                self._log.exception("file_sd refresh failed")
+                continue
+            if changed:
                 await on_change()

@@ -142,9 +142,8 @@ _TEXT_SAMPLE = re.compile(
     rf"({_WS}*({_METRIC_NAME})(?:{_WS}*\{{{_WS}*((?:{_TEXT_PAIR_SHAPE})*)\}})?)"
     rf"(?:(?<=\}}){_WS}*|{_WS}+)([^ \t{{]+)(?:{_WS}+([^ \t]+))?{_WS}*"
 )
-# The shape nearly every exporter writes: no whitespace, no escapes, commas between pairs.
-_PLAIN_PAIR = rf'{_LABEL_NAME}="[^"\\]*"'
-_PLAIN_HEAD = re.compile(rf"({_METRIC_NAME})(?:\{{((?:{_PLAIN_PAIR}(?:,{_PLAIN_PAIR})*,?)?)\}})?")
+_METRIC_NAME_RE = re.compile(_METRIC_NAME)
+_LABEL_NAME_RE = re.compile(_LABEL_NAME)
 _TEXT_SERIES = re.compile(rf"{_METRIC_NAME}(?:{_WS}*\{{{_WS}*(?:{_TEXT_PAIR_SHAPE})*\}})?")
 _BALANCED_QUOTES = re.compile(r'[^"]*(?:"(?:[^"\\]|\\.)*"[^"]*)*')
 _TEXT_META = re.compile(rf"#{_WS}+(HELP|TYPE){_WS}+(.*)")
@@ -161,7 +160,7 @@ def _parse_text(text: str, cache: Mapping[str, object]) -> Parsed:
     add_ref = refs.append
     add_value = values.append
     missing = _MISSING
-    plain_head = _PLAIN_HEAD.fullmatch
+    plain_labels = _PlainHeads().labels
     for index, line in enumerate(text.split("\n")):
         # Fast path: "head value" or "head value timestamp" with a known head and a plainly
         # spelled value. Anything unusual (NaN, Inf, tabs, underscores, exotic digits, a value
@@ -192,22 +191,97 @@ def _parse_text(text: str, cache: Mapping[str, object]) -> Parsed:
                         add_ref(ref)
                         add_value(value)
                         continue
-            elif (plain := plain_head(head)) is not None:
-                # First sight of a plainly written series: split its labels with str methods.
+            else:
+                # First sight of a series: a plainly written head is taken apart with str methods.
                 try:
                     value = float(token)
                 except ValueError:
                     pass
                 else:
-                    if value - value == 0.0 and token.isascii() and token.isprintable() and "_" not in token:
-                        labels = _plain_labels(plain.group(1), plain.group(2))
-                        if labels is not None:
-                            new.append(len(refs))
-                            add_ref(NewSeries(head, labels))
-                            add_value(value)
-                            continue
+                    if (
+                        value - value == 0.0
+                        and token.isascii()
+                        and token.isprintable()
+                        and "_" not in token
+                        and (labels := plain_labels(head)) is not None
+                    ):
+                        new.append(len(refs))
+                        add_ref(NewSeries(head, labels))
+                        add_value(value)
+                        continue
         _parse_text_line(line, index + 1, get, refs, values, timestamps, new)
     return Parsed(refs, values, timestamps, new)
+
+
+class _PlainHeads:
+    """Label sets of series heads written the way nearly every exporter writes them.
+
+    ``name{a="x",b="y"}``: no whitespace, no escapes, no empty values, a comma between pairs
+    and perhaps one after the last. Anything else gets None and goes to the full parser, which
+    accepts or rejects it. One instance per payload: the metric names and the label-name
+    layouts it has checked are remembered, since a payload repeats a few of them many times.
+    """
+
+    __slots__ = ("_names", "_layouts")
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        # The label-name parts of a head split at its quotes ('a=', ',b=', ...) -> the label
+        # names, interned, and whether they are already in label-set order; None if invalid.
+        self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
+
+    def labels(self, head: str) -> Labels | None:
+        name, brace, block = head.partition("{")
+        metric = self._names.get(name)
+        if metric is None:
+            if _METRIC_NAME_RE.fullmatch(name) is None:
+                return None
+            metric = self._names[name] = sys.intern(name)
+        if not brace or block == "}":
+            return Labels((METRIC_NAME, metric))
+        if block[-2:] == '"}':
+            body = block[:-2]
+        elif block[-3:] == '",}':
+            body = block[:-3]
+        else:
+            return None
+        if "\\" in body or '=""' in block:
+            return None  # escapes and empty values: the full parser's business
+        # 'a="x",b="y' -> ['a=', 'x', ',b=', 'y']: the quotes delimit every value, so the
+        # values hold no quote and the even parts must be exactly 'a=' then ',b=', ...
+        parts = body.split('"')
+        key = tuple(parts[0::2])
+        layout = self._layouts.get(key, _MISSING)
+        if layout is _MISSING:
+            layout = self._layouts[key] = _label_layout(key)
+        if layout is None:
+            return None
+        names, in_order = layout  # type: ignore[misc]
+        parts[0::2] = names
+        if in_order:
+            return Labels((METRIC_NAME, metric, *parts))
+        it = iter(parts)
+        pairs = list(zip(it, it))
+        pairs.append((METRIC_NAME, metric))
+        pairs.sort()
+        return Labels(chain.from_iterable(pairs))
+
+
+def _label_layout(key: tuple[str, ...]) -> tuple[tuple[str, ...], bool] | None:
+    """The label names a head's name parts spell, and whether they are sorted after __name__."""
+    if len(key) < 1 or key[0][-1:] != "=":
+        return None
+    names = [key[0][:-1]]
+    for part in key[1:]:
+        if part[:1] != "," or part[-1:] != "=":
+            return None
+        names.append(part[1:-1])
+    if not all(_LABEL_NAME_RE.fullmatch(n) for n in names):
+        return None
+    ordered = sorted(names)
+    if METRIC_NAME in names or len(set(ordered)) != len(ordered):
+        return None  # let the full parser name the problem
+    return tuple(map(sys.intern, names)), ordered == names and ordered[0] > METRIC_NAME
 
 
 def _parse_text_line(
@@ -245,28 +319,6 @@ def _parse_text_line(
         new.append(len(refs))
     refs.append(ref)
     values.append(value)
-
-
-def _plain_labels(name: str, block: str | None) -> Labels | None:
-    """Labels of a series head that matched ``_PLAIN_HEAD``; None when it needs the full parser."""
-    if not block:
-        return _label_set([(METRIC_NAME, name)])
-    if '=""' in block:
-        return None  # empty values are dropped; the full parser handles that
-    flat = block[: -2 if block[-1] == "," else -1].replace('="', '",').split('",')
-    names = flat[0::2]
-    ordered = sorted(names)
-    if METRIC_NAME in names or len(set(ordered)) != len(ordered):
-        return None  # let the full parser name the problem
-    flat = list(map(sys.intern, flat))
-    if ordered == names and ordered[0] > METRIC_NAME:
-        # Already in label-set order, as most client libraries write them.
-        return Labels((METRIC_NAME, sys.intern(name), *flat))
-    it = iter(flat)
-    pairs = list(zip(it, it))
-    pairs.append((METRIC_NAME, sys.intern(name)))
-    pairs.sort()
-    return Labels(chain.from_iterable(pairs))
 
 
 def _check_text_comment(line: str, lineno: int) -> None:
