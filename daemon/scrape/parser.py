@@ -231,25 +231,18 @@ class _PlainHeads:
         self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
 
     def labels(self, head: str) -> Labels | None:
-        name, brace, block = head.partition("{")
-        metric = self._names.get(name)
-        if metric is None:
-            if _METRIC_NAME_RE.fullmatch(name) is None:
-                return None
-            metric = self._names[name] = sys.intern(name)
-        if not brace or block == "}":
-            return Labels((METRIC_NAME, metric))
-        if block[-2:] == '"}':
-            body = block[:-2]
-        elif block[-3:] == '",}':
-            body = block[:-3]
-        else:
-            return None
-        if "\\" in body or '=""' in block:
+        if "\\" in head or '=""' in head:
             return None  # escapes and empty values: the full parser's business
-        # 'a="x",b="y' -> ['a=', 'x', ',b=', 'y']: the quotes delimit every value, so the
-        # values hold no quote and the even parts must be exactly 'a=' then ',b=', ...
-        parts = body.split('"')
+        # 'm{a="x",b="y"}' -> ['', 'm', '{a=', 'x', ',b=', 'y', '}']: the quotes delimit every
+        # value, so the values hold no quote, and the parts between them must be exactly
+        # '{a=', ',b=', ... then '}' or ',}'. Dropping the last part leaves the label set's
+        # own layout, with the metric name and values already in place.
+        parts = ('"' + head.replace("{", '"{', 1)).split('"')
+        metric = self._names.get(parts[1])
+        if metric is None:
+            if _METRIC_NAME_RE.fullmatch(parts[1]) is None:
+                return None
+            metric = self._names[parts[1]] = sys.intern(parts[1])
         key = tuple(parts[0::2])
         layout = self._layouts.get(key, _MISSING)
         if layout is _MISSING:
@@ -257,23 +250,28 @@ class _PlainHeads:
         if layout is None:
             return None
         names, in_order = layout  # type: ignore[misc]
+        if len(parts) > 2:
+            del parts[-1]
         parts[0::2] = names
+        parts[1] = metric
         if in_order:
-            return Labels((METRIC_NAME, metric, *parts))
+            return Labels(parts)
         it = iter(parts)
         pairs = list(zip(it, it))
-        pairs.append((METRIC_NAME, metric))
         pairs.sort()
         return Labels(chain.from_iterable(pairs))
 
 
 def _label_layout(key: tuple[str, ...]) -> tuple[tuple[str, ...], bool] | None:
-    """The label names a head's name parts spell, and whether they are sorted after __name__."""
-    if len(key) < 1 or key[0][-1:] != "=":
+    """The label names that a plain head's parts between quotes spell (see ``_PlainHeads``),
+    with __name__ first, and whether they are in label-set order; None if they are not plain."""
+    if key == ("",) or key == ("", "{}"):
+        return (METRIC_NAME,), True
+    if len(key) < 3 or key[0] != "" or key[-1] not in ("}", ",}"):
         return None
-    names = [key[0][:-1]]
-    for part in key[1:]:
-        if part[:1] != "," or part[-1:] != "=":
+    names = []
+    for i, part in enumerate(key[1:-1]):
+        if part[:1] != ("{" if i == 0 else ",") or part[-1:] != "=":
             return None
         names.append(part[1:-1])
     if not all(_LABEL_NAME_RE.fullmatch(n) for n in names):
@@ -281,7 +279,7 @@ def _label_layout(key: tuple[str, ...]) -> tuple[tuple[str, ...], bool] | None:
     ordered = sorted(names)
     if METRIC_NAME in names or len(set(ordered)) != len(ordered):
         return None  # let the full parser name the problem
-    return tuple(map(sys.intern, names)), ordered == names and ordered[0] > METRIC_NAME
+    return (METRIC_NAME, *map(sys.intern, names)), ordered == names and ordered[0] > METRIC_NAME
 
 
 def _parse_text_line(
