@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.scrape.parser import OPENMETRICS, TEXT, NewSeries, Parsed, ParseError, format_of, parse
+from daemon.scrape.parser import OPENMETRICS, TEXT, NewSeries, Parsed, ParseError, ParserMemo, format_of, parse
 from daemon.tsdb.labels import Labels
 
 CONFORMANCE = Path(
@@ -255,6 +256,99 @@ def test_openmetrics_errors_name_the_line(text: str, line: int) -> None:
     assert excinfo.value.line == line
 
 
+# --- OpenMetrics repeat scrapes: the parser memo ------------------------------------------
+
+# Every metric type and the rules that hold across lines: created samples, units, timestamps,
+# a gauge histogram with a negative bucket and _gsum, an exemplar, families without metadata.
+RICH_OM = (
+    "# HELP a A counter.\n# TYPE a counter\n"
+    'a_total{b="1",c="x y"} 3\na_created{b="1",c="x y"} 1700000000\na_total{b="2"} 4 1000\n'
+    "# TYPE h_seconds histogram\n# UNIT h_seconds seconds\n"
+    'h_seconds_bucket{le="0.5"} 1\nh_seconds_bucket{le="1"} 1\nh_seconds_bucket{le="+Inf"} 2\n'
+    "h_seconds_sum 3\nh_seconds_count 2\n"
+    '# TYPE gh gaugehistogram\ngh_bucket{le="-1"} 1\ngh_bucket{le="+Inf"} 3\ngh_gcount 3\ngh_gsum -2\n'
+    '# TYPE s summary\ns{quantile="0.5"} 1\ns{quantile="0.9"} 2\ns_sum 5\ns_count 3\n'
+    '# TYPE st stateset\nst{st="a"} 1\nst{st="b"} 0\n'
+    '# TYPE i info\ni_info{version="1.0"} 1\n'
+    '# TYPE c counter\nc_total{x="\\\\z"} 5 # {trace_id="abc"} 0.5 123.4\n'
+    'g NaN\ng2{x="1"} 1.5\ng2{x="2"} 2.5 1.5\n'
+    "# EOF\n"
+)
+
+
+def outcome(text: str, cache: dict[str, object], fmt: str = OPENMETRICS, memo: ParserMemo | None = None) -> tuple[object, ...]:
+    """Everything a parse tells its caller, comparable across parses: samples or the error."""
+    try:
+        parsed = parse(text, cache, fmt, memo)
+    except ParseError as err:
+        return ("error", err.line, err.message)
+    refs = [ref.labels if isinstance(ref, NewSeries) else ref for ref in parsed.refs]
+    return ("ok", refs, [repr(v) for v in parsed.values], parsed.timestamps, parsed.new)
+
+
+def test_openmetrics_memo_warm_matches_cold() -> None:
+    memo = ParserMemo()
+    cold = parse(RICH_OM, {}, OPENMETRICS, memo)
+    assert len(memo) == len(cold.refs) == 23
+    cache = warm_cache(cold)
+    expected = outcome(RICH_OM, cache)
+    assert outcome(RICH_OM, cache, memo=memo) == expected
+    assert outcome(RICH_OM, cache, memo=memo) == expected  # and again, with the memo used
+    assert expected[-1] == []  # nothing new
+    assert_warm_matches_cold(RICH_OM, OPENMETRICS)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "line", "words"),
+    [
+        ('a_total{b="2"} 4 1000', 'a_total{b="2"} -4 1000', 5, "negative"),
+        ('a_total{b="1",c="x y"} 3', 'a_total{b="1",c="x y"} NaN', 3, "NaN"),
+        ('h_seconds_bucket{le="1"} 1', 'h_seconds_bucket{le="1"} 0', 9, "decrease"),
+        ("h_seconds_count 2", "h_seconds_count 3", 8, "count does not match"),
+        ("gh_bucket{le=\"-1\"} 1", "gh_bucket{le=\"-1\"} 0.5", 15, None),
+        ("st{st=\"b\"} 0", "st{st=\"b\"} 2", 25, "0 or 1"),
+        ("i_info{version=\"1.0\"} 1", "i_info{version=\"1.0\"} 2", 27, "must be 1"),
+        ('s{quantile="0.9"} 2', 's{quantile="0.9"} -2', 20, "negative"),
+        ('0.5 123.4', '0.5 123.4 9', 31, None),
+        ("# TYPE i info", "# TYPE i gauge", 29, None),
+        ("# TYPE st stateset", "# TYPE st gauge\n# TYPE st stateset", 24, "second # TYPE"),
+        ("g NaN\n", "g NaN\ng 1\n", 33, None),
+        ("# EOF\n", "# EOF\ng 1\n", 34, "after # EOF"),
+    ],
+)
+def test_openmetrics_memo_still_checks_what_changes(before: str, after: str, line: int, words: str | None) -> None:
+    """A warm memo and cache take the fast path for known heads, yet values, order, metadata and
+    exemplars are checked on every scrape, with the very error a cold parse gives."""
+    memo = ParserMemo()
+    cache = warm_cache(parse(RICH_OM, {}, OPENMETRICS, memo))
+    assert RICH_OM.count(before) == 1
+    changed = RICH_OM.replace(before, after)
+    cold = outcome(changed, {})
+    assert outcome(changed, cache, memo=memo) == outcome(changed, cache)
+    if cold[0] == "error":
+        assert outcome(changed, cache, memo=memo) == cold
+    if words is not None:
+        assert cold[0] == "error" and cold[1] == line and words in cold[2]  # type: ignore[operator]
+
+
+def test_openmetrics_memo_forgets_series_no_longer_exposed() -> None:
+    many = "".join(f'g{{i="{i}"}} {i}\n' for i in range(200)) + "# EOF\n"
+    few = 'g{i="1"} 1\n# EOF\n'
+    memo = ParserMemo()
+    parse(many, {}, OPENMETRICS, memo)
+    assert len(memo) == 200
+    parse(few, {}, OPENMETRICS, memo)
+    assert len(memo) == 1
+    assert outcome(many, {}, memo=memo) == outcome(many, {})
+
+
+def test_memo_is_unused_by_the_text_format() -> None:
+    memo = ParserMemo()
+    text = 'a{b="1"} 1\n'
+    assert outcome(text, {}, TEXT, memo) == outcome(text, {}, TEXT)
+    assert len(memo) == 0
+
+
 # --- real payloads against prometheus_client ------------------------------------------------
 
 
@@ -421,3 +515,56 @@ def test_mutated_payloads_raise_only_parse_errors(edits: list[tuple[int, int, st
             assert 1 <= err.line <= text.count("\n") + 1
         else:
             assert len(parsed.refs) == len(parsed.values)
+
+
+def _om_mutations() -> st.SearchStrategy[list[tuple[str, int, int, str]]]:
+    lines = len(RICH_OM.split("\n"))
+    op = st.tuples(
+        st.sampled_from(["value", "value", "drop", "dup", "swap", "ts", "edit"]),
+        st.integers(0, lines - 1),
+        st.integers(0, lines - 1),
+        st.sampled_from(["0", "1", "-1", "2.5", "1e3", "NaN", "+Inf", "-Inf", "1_0", "x", "", "0 1", "3 # {a=\"b\"} 1"]),
+    )
+    return st.lists(op, min_size=1, max_size=3)
+
+
+def _mutate(text: str, ops: list[tuple[str, int, int, str]]) -> str:
+    lines = text.split("\n")
+    for kind, i, j, token in ops:
+        i %= len(lines)
+        j %= len(lines)
+        if kind == "value" and lines[i] and not lines[i].startswith("#"):
+            head = re.match(r"[^ {]*(?:\{[^}]*\})?", lines[i]).group(0)  # type: ignore[union-attr]
+            lines[i] = f"{head} {token}"
+        elif kind == "drop":
+            del lines[i]
+        elif kind == "dup":
+            lines.insert(j, lines[i])
+        elif kind == "swap":
+            lines[i], lines[j] = lines[j], lines[i]
+        elif kind == "ts" and lines[i] and not lines[i].startswith("#"):
+            lines[i] += f" {j}"
+        elif kind == "edit":
+            lines[i] = lines[i][:j] + token + lines[i][j + 1 :]
+        if not lines:
+            lines = [""]
+    return "\n".join(lines)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_om_mutations())
+def test_openmetrics_warm_memo_gives_the_same_result(ops: list[tuple[str, int, int, str]]) -> None:
+    """A target's next payload, changed in any way: with the memo and cache of its last good
+    scrape, or after learning from this very payload, the outcome is the cold one, errors included."""
+    memo = ParserMemo()
+    cache = warm_cache(parse(RICH_OM, {}, OPENMETRICS, memo))
+    text = _mutate(RICH_OM, ops)
+    cold = outcome(text, {})
+    assert outcome(text, {}, memo=memo) == cold
+    warm = outcome(text, cache)
+    assert outcome(text, cache, memo=memo) == warm
+    assert outcome(text, cache, memo=memo) == warm  # the memo has now learnt this payload too
+    if cold[0] == "error":
+        assert warm == cold
+    else:  # the cache's own entries are the label sets themselves here
+        assert warm[1:4] == cold[1:4]

@@ -19,6 +19,7 @@ import math
 import re
 import sys
 from array import array
+from bisect import insort
 from collections.abc import Callable, Mapping
 from itertools import chain
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from daemon.tsdb.labels import METRIC_NAME, Labels
 OPENMETRICS = "openmetrics"
 TEXT = "text"
 
-__all__ = ["OPENMETRICS", "TEXT", "NewSeries", "ParseError", "Parsed", "format_of", "parse"]
+__all__ = ["OPENMETRICS", "TEXT", "NewSeries", "ParseError", "Parsed", "ParserMemo", "format_of", "parse"]
 
 
 class ParseError(ValueError):
@@ -72,14 +73,16 @@ def format_of(content_type: str | None) -> str:
     return TEXT
 
 
-def parse(text: str, cache: Mapping[str, object], fmt: str = TEXT) -> Parsed:
+def parse(text: str, cache: Mapping[str, object], fmt: str = TEXT, memo: ParserMemo | None = None) -> Parsed:
     """Parse a whole payload, all or nothing: any invalid line raises :class:`ParseError`.
 
     ``cache`` is only read, never changed: the caller stores ``cache[new.head] = ref`` for the
     series it resolves, so that the next scrape of the same target takes the fast path.
+    ``memo`` is the target's :class:`ParserMemo`, which the parser itself keeps up to date;
+    it makes repeat OpenMetrics scrapes fast and changes no result.
     """
     if fmt == OPENMETRICS:
-        return _OpenMetricsReader(cache).read(text)
+        return _OpenMetricsReader(cache, memo if memo is not None else ParserMemo()).read(text)
     return _parse_text(text, cache)
 
 
@@ -384,7 +387,11 @@ _OM_SUFFIXES: dict[str, dict[str, str]] = {
     "stateset": {"": "state"},
 }
 _EXEMPLAR_ROLES = frozenset(("total", "bucket"))
-_COUNTER_ROLES = frozenset(("total", "bucket", "count", "sum"))
+# Counter-like samples: never NaN, never negative (a gauge histogram's _gsum may be negative).
+_NOT_NAN_ROLES = frozenset(("total", "bucket", "count", "sum", "gsum"))
+_HISTOGRAM_KINDS = frozenset(("histogram", "gaugehistogram"))
+# The label that tells apart the samples of one metric point, by role (a stateset's is its name).
+_SPECIAL_LABEL = {"bucket": "le", "quantile": "quantile"}
 
 
 def _om_number(token: str, lineno: int, what: str = "value") -> float:
@@ -407,6 +414,18 @@ def _om_pairs(label_text: str | None) -> list[tuple[str, str]]:
     return _OM_PAIR_RE.findall(label_text) if label_text else []
 
 
+def _om_labels(label_text: str | None) -> dict[str, str]:
+    """A sample's labels, unescaped."""
+    return {k: _unescape(v) if "\\" in v else v for k, v in _om_pairs(label_text)}
+
+
+def _om_series(name: str, labels: list[tuple[str, str]]) -> Labels:
+    """The label set of a series from its checked and sorted labels, as ``Labels.of`` builds it."""
+    items = [item for item in labels if item[1]]
+    insort(items, (METRIC_NAME, name))
+    return Labels(chain.from_iterable(items))
+
+
 @dataclass(slots=True)
 class _HistogramPoint:
     """What the rules of one histogram metric point need to remember across its lines."""
@@ -423,16 +442,60 @@ class _HistogramPoint:
     started: int = 0
 
 
+@dataclass(slots=True, eq=False)
+class _HeadFacts:
+    """What the strict checks learnt about one series head, in the family context it met.
+
+    Everything here follows from the head and the family and type that were current before
+    its line, so a later line with the same head in the same context needs none of it again.
+    """
+
+    context: tuple[str, str | None]  # (family, type) current before the line
+    starts_family: bool  # the name is not one of that family's: it opens a family of its own
+    name: str
+    role: str  # what the sample is to its family: "total", "bucket", "count", "gauge", ...
+    group: str  # the metric point it belongs to: its labels without le/quantile/state, as a key
+    bound: float  # a bucket's le
+    seen: int  # the memo generation that last met this head
+
+
+class ParserMemo:
+    """What the OpenMetrics checks learnt about one target's series, kept across its scrapes.
+
+    Hold one per target beside its series cache, pass it to every :func:`parse` of that
+    target, and drop both together. A repeat OpenMetrics scrape then takes a known head's
+    family, type, role and bucket bound from here and checks only what can change between
+    scrapes: values, timestamps, exemplars, metadata, and the order and grouping of lines.
+    The result is the same with a fresh memo, a warm one or none; the memo only saves work.
+    It forgets heads the target stopped exposing. The text format does not use it.
+    """
+
+    __slots__ = ("_heads", "_generation")
+
+    def __init__(self) -> None:
+        self._heads: dict[str, _HeadFacts] = {}
+        self._generation = 0
+
+    def __len__(self) -> int:
+        """How many series heads the memo knows."""
+        return len(self._heads)
+
+
 class _OpenMetricsReader:
     """The strict OpenMetrics parse of one payload; one instance per ``parse`` call."""
 
-    def __init__(self, cache: Mapping[str, object]) -> None:
+    def __init__(self, cache: Mapping[str, object], memo: ParserMemo) -> None:
         self.cache = cache
+        self.memo = memo
+        memo._generation += 1
+        self.generation = memo._generation
+        self.heads = memo._heads
         self.refs: list[object] = []
         self.values = array("d")
         self.timestamps: dict[int, int] = {}
         self.new: list[int] = []
         self.claimed: set[str] = set()  # sample names owned by earlier metric families
+        self.group_keys: dict[str, str] = {}
         self._start_family("", None, 0)
 
     def read(self, text: str) -> Parsed:
@@ -442,12 +505,34 @@ class _OpenMetricsReader:
         if lines[-1] == "" and len(lines) > 1:
             lines.pop()  # the newline that ends the last line
         last = len(lines)
+        known = self.heads.get
+        cached = self.cache.get
+        missing = _MISSING
         for index, line in enumerate(lines):
+            # Fast path: "head value" with a head already checked in this family context, known
+            # to the cache, and a plainly spelled finite value. Timestamps, exemplars, NaN, the
+            # infinities and heads the memo or the cache do not know take the full path below.
+            head, _, token = line.rpartition(" ")
+            facts = known(head)
+            if facts is not None and facts.context == self.context:
+                try:
+                    value = float(token)
+                except ValueError:
+                    pass
+                else:
+                    if value - value == 0.0 and token.isascii() and token.isprintable() and "_" not in token:
+                        ref = cached(head, missing)
+                        if ref is not missing:
+                            if facts.starts_family:
+                                self._begin_family(facts.name, index + 1)
+                            self._take(facts, head, ref, value, None, None, index + 1)
+                            continue
             lineno = index + 1
             if line == "# EOF":
                 if lineno != last:
                     raise ParseError(lineno + 1, "content after # EOF")
                 self._end_family(lineno)
+                self._forget_unseen()
                 return Parsed(self.refs, self.values, self.timestamps, self.new)
             if not line:
                 raise ParseError(lineno, "blank lines are not allowed in OpenMetrics")
@@ -457,6 +542,13 @@ class _OpenMetricsReader:
                 self._sample(line, lineno)
         raise ParseError(last, "missing # EOF at the end of the payload")
 
+    def _forget_unseen(self) -> None:
+        # Heads a target stopped exposing would otherwise stay in its memo for good.
+        heads = self.heads
+        if len(heads) > 2 * len(self.refs) + 64:
+            generation = self.generation
+            self.memo._heads = {head: facts for head, facts in heads.items() if facts.seen == generation}
+
     # families
 
     def _start_family(self, name: str, kind: str | None, lineno: int) -> None:
@@ -464,13 +556,14 @@ class _OpenMetricsReader:
             raise ParseError(lineno, f"metric family {name!r} appears twice or clashes with another")
         self.family = name
         self.kind = kind
+        self.context = (name, kind)
         self.suffixes = _OM_SUFFIXES.get(kind or "unknown", {"": "gauge"})
         self.seen_meta: set[str] = set()
         self.unit = ""
         self.has_samples = False
-        self.group: tuple[tuple[str, str], ...] | None = None
+        self.group: str | None = None
         self.group_ts: float | None = None
-        self.groups: set[tuple[tuple[str, str], ...]] = set()
+        self.groups: set[str] = set()
         self.point: _HistogramPoint | None = None
 
     def _end_family(self, lineno: int) -> None:
@@ -480,8 +573,14 @@ class _OpenMetricsReader:
                 self.claimed.add(self.family + suffix)
             self.claimed.add(self.family)
 
+    def _begin_family(self, name: str, lineno: int) -> None:
+        """A sample whose name the current family does not own opens a family of unknown type."""
+        self._end_family(lineno)
+        self._start_family(name, None, lineno)
+
     def _set_type(self, kind: str, lineno: int) -> None:
         self.kind = kind
+        self.context = (self.family, kind)
         self.suffixes = _OM_SUFFIXES[kind]
         for suffix in self.suffixes:
             if self.family + suffix in self.claimed:
@@ -516,49 +615,45 @@ class _OpenMetricsReader:
     # samples
 
     def _sample(self, line: str, lineno: int) -> None:
+        """The full path of a sample line: its syntax, then its head's facts unless the memo has them."""
         match = _OM_SAMPLE.fullmatch(line)
         if match is None:
             raise ParseError(lineno, _om_line_problem(line))
         head, name, label_text, token, ts_token, ex_labels, ex_value, ex_ts = match.groups()
         value = _om_number(token, lineno)
         seconds = _om_timestamp(ts_token, lineno) if ts_token is not None else None
+        exemplar = (ex_labels, ex_value, ex_ts) if ex_labels is not None else None
 
+        ref = self.cache.get(head, _MISSING)
+        facts = self.heads.get(head)
+        if facts is not None and facts.context == self.context:
+            if facts.starts_family:
+                self._begin_family(name, lineno)
+            labels = sorted(_om_labels(label_text).items()) if ref is _MISSING else None
+        else:
+            facts, labels = self._learn(head, name, label_text, lineno)
+        if ref is _MISSING:
+            ref = NewSeries(head, _om_series(name, labels))  # type: ignore[arg-type]
+            self.new.append(len(self.refs))
+        self._take(facts, head, ref, value, seconds, exemplar, lineno)
+
+    def _learn(self, head: str, name: str, label_text: str | None, lineno: int) -> tuple[_HeadFacts, list[tuple[str, str]]]:
+        """Check everything about a head that does not change between scrapes, and remember it.
+
+        Returns its facts and its labels, unescaped and sorted, without the metric name."""
+        context = self.context
         suffix = name[len(self.family):] if name.startswith(self.family) else None
         role = self.suffixes.get(suffix) if suffix is not None else None  # type: ignore[arg-type]
-        if role is None:
-            self._end_family(lineno)
-            self._start_family(name, None, lineno)
+        starts_family = role is None
+        if starts_family:
+            self._begin_family(name, lineno)
             role = "gauge"
-        self.has_samples = True
 
         pairs = _om_pairs(label_text)
         labels = {k: _unescape(v) if "\\" in v else v for k, v in pairs}
         if len(labels) != len(pairs) or METRIC_NAME in labels:
             raise ParseError(lineno, "duplicate label name")
-        self._check_value(role, value, labels, lineno)
-        if ex_labels is not None:
-            self._check_exemplar(role, ex_labels, ex_value, ex_ts, lineno)
-        self._check_grouping(role, labels, seconds, lineno)
-        if self.kind in ("histogram", "gaugehistogram"):
-            self._histogram_rules(role, value, labels, lineno)
-
-        index = len(self.refs)
-        if seconds is not None:
-            self.timestamps[index] = round(seconds * 1000)
-        ref = self.cache.get(head, _MISSING)
-        if ref is _MISSING:
-            labels[METRIC_NAME] = name
-            ref = NewSeries(head, Labels.of(labels))
-            self.new.append(index)
-        self.refs.append(ref)
-        self.values.append(value)
-
-    def _check_value(self, role: str, value: float, labels: dict[str, str], lineno: int) -> None:
-        if role in _COUNTER_ROLES or role == "gsum":
-            if math.isnan(value):
-                raise ParseError(lineno, f"{role} value must not be NaN")
-            if value < 0 and role != "gsum":
-                raise ParseError(lineno, f"{role} value must not be negative")
+        bound = 0.0
         if role == "bucket":
             le = labels.get("le")
             if le is None:
@@ -573,16 +668,78 @@ class _OpenMetricsReader:
             quantile = _om_number(q, lineno, "quantile label")
             if not 0.0 <= quantile <= 1.0:
                 raise ParseError(lineno, f"quantile label {q!r} is not between 0 and 1")
+        elif role == "state" and self.family not in labels:
+            raise ParseError(lineno, f"stateset sample without its {self.family!r} label")
+
+        items = sorted(labels.items())
+        if self.kind == "info":
+            group = "()"
+        else:
+            special = _SPECIAL_LABEL.get(role)
+            if role == "state":
+                special = self.family
+            # A str, not the tuple: its hash is kept, and the warm path hashes it on every line.
+            group = repr(items if special is None else [item for item in items if item[0] != special])
+            group = self.group_keys.setdefault(group, group)  # one string per metric point
+        facts = _HeadFacts(context, starts_family, sys.intern(name), role, group, bound, 0)
+        self.heads[head] = facts
+        return facts, items
+
+    def _take(
+        self,
+        facts: _HeadFacts,
+        head: str,
+        ref: object,
+        value: float,
+        seconds: float | None,
+        exemplar: tuple[str, str, str | None] | None,
+        lineno: int,
+    ) -> None:
+        """Check what can change between scrapes (value, exemplar, grouping, histogram rules),
+        then record the sample under ``ref``."""
+        self.has_samples = True
+        role = facts.role
+        if role in _NOT_NAN_ROLES:
+            if value != value:
+                raise ParseError(lineno, f"{role} value must not be NaN")
+            if value < 0 and role != "gsum":
+                raise ParseError(lineno, f"{role} value must not be negative")
+        elif role == "quantile":
             if value < 0:
                 raise ParseError(lineno, "quantile value must not be negative")
         elif role == "info":
             if value != 1.0:
                 raise ParseError(lineno, "info value must be 1")
         elif role == "state":
-            if self.family not in labels:
-                raise ParseError(lineno, f"stateset sample without its {self.family!r} label")
             if value not in (0.0, 1.0):
                 raise ParseError(lineno, "stateset value must be 0 or 1")
+        if exemplar is not None:
+            self._check_exemplar(role, *exemplar, lineno)
+
+        # Each metric's lines are contiguous, and its timestamps all present and rising, or all absent.
+        group = facts.group
+        if group == self.group:
+            if (seconds is None) != (self.group_ts is None):
+                raise ParseError(lineno, "a metric mixes samples with and without timestamps")
+            if seconds is not None and self.group_ts is not None and seconds < self.group_ts and self.kind != "info":
+                raise ParseError(lineno, "timestamps go backwards within a metric")
+        elif group in self.groups:
+            raise ParseError(lineno, "the samples of a metric are not grouped together")
+        else:
+            self.groups.add(group)
+        if (group != self.group or seconds != self.group_ts) and self.point is not None:
+            self._end_point(lineno)
+        self.group = group
+        self.group_ts = seconds
+        if self.kind in _HISTOGRAM_KINDS:
+            self._histogram_rules(role, value, facts.bound, lineno)
+
+        facts.seen = self.generation
+        index = len(self.refs)
+        if seconds is not None:
+            self.timestamps[index] = round(seconds * 1000)
+        self.refs.append(ref)
+        self.values.append(value)
 
     def _check_exemplar(self, role: str, label_text: str, value: str, ts: str | None, lineno: int) -> None:
         if role not in _EXEMPLAR_ROLES:
@@ -597,33 +754,11 @@ class _OpenMetricsReader:
         if ts is not None:
             _om_timestamp(ts, lineno, "exemplar timestamp")
 
-    def _check_grouping(self, role: str, labels: dict[str, str], seconds: float | None, lineno: int) -> None:
-        """Each metric's lines are contiguous, and its timestamps are all present and rising, or all absent."""
-        if self.kind == "info":
-            group: tuple[tuple[str, str], ...] = ()
-        else:
-            special = {"bucket": "le", "quantile": "quantile", "state": self.family}.get(role)
-            group = tuple(sorted(item for item in labels.items() if item[0] != special))
-        if group == self.group and self.group is not None:
-            if (seconds is None) != (self.group_ts is None):
-                raise ParseError(lineno, "a metric mixes samples with and without timestamps")
-            if seconds is not None and self.group_ts is not None and seconds < self.group_ts and self.kind != "info":
-                raise ParseError(lineno, "timestamps go backwards within a metric")
-        elif group in self.groups:
-            raise ParseError(lineno, "the samples of a metric are not grouped together")
-        if (group, seconds) != (self.group, self.group_ts):
-            self._end_point(lineno)
-        self.group = group
-        self.group_ts = seconds
-        self.groups.add(group)
-
-    def _histogram_rules(self, role: str, value: float, labels: dict[str, str], lineno: int) -> None:
+    def _histogram_rules(self, role: str, value: float, bound: float, lineno: int) -> None:
         point = self.point
         if point is None:
             point = self.point = _HistogramPoint(started=lineno)
         if role == "bucket":
-            le = labels["le"]
-            bound = float(le)
             if point.bucket is not None and bound <= point.bucket:
                 raise ParseError(lineno, "histogram buckets are not in increasing 'le' order")
             if value < point.bucket_value:
@@ -632,7 +767,7 @@ class _OpenMetricsReader:
             point.bucket_value = value
             if bound < 0:
                 point.negative_bucket = True
-            if le == "+Inf":
+            if bound == math.inf:
                 point.has_inf = True
                 point.inf_value = value
         elif role == "count":
