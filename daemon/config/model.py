@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from daemon.config.cloudwatch import CloudWatchConfig
 from daemon.config.duration import Duration
+from daemon.config.probes import ProbeConfigs
 from daemon.config.scrape import (
     DEFAULT_SCRAPE_INTERVAL,
     DEFAULT_SCRAPE_TIMEOUT,
@@ -158,6 +160,8 @@ class Config(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     demo_exporter: DemoExporterConfig | None = None
+    cloudwatch: CloudWatchConfig | None = None
+    probes: ProbeConfigs = ()
 
     _source: str = PrivateAttr(default=DEFAULT_SOURCE)
 
