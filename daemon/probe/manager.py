@@ -82,8 +82,6 @@ class ProbeManager:
             self._jobs[name] = new
             if old is not None:
                 await self._stop_job(old, keep=set(new.loops) if continued else set())
-        if wanted or self._jobs:
-            self._log.debug("probes applied", jobs=len(self._jobs))
 
     async def stop(self) -> None:
         """Stop every loop (no stale markers: the process is going away) and close the probers."""
