@@ -86,6 +86,23 @@ class Series:
         value = self._vals[i]
         return None if is_stale(value) else value
 
+    def latest_sample_at(self, t_ms: int, lookback_ms: int = DEFAULT_LOOKBACK_MS) -> tuple[int, float] | None:
+        """Like ``latest_at`` but with the sample's own timestamp: ``(timestamp_ms, value)`` or None."""
+        n = self._count
+        if not n:
+            return None
+        ts = self._ts
+        i = self._physical(n - 1)
+        if ts[i] > t_ms:
+            i = self._newest_not_after(t_ms)
+            if i < 0:
+                return None
+        t = ts[i]
+        if t <= t_ms - lookback_ms:
+            return None
+        value = self._vals[i]
+        return None if is_stale(value) else (t, value)
+
     # -- used by Store -------------------------------------------------------------------------
 
     def _append(self, t_ms: int, value: float, retention_ms: int) -> int:
