@@ -418,6 +418,12 @@ def test_parse_error_is_a_value_error_with_position() -> None:
     assert (err.line, err.column, err.message) == (2, 7, 'unexpected identifier "baz"')
 
 
+def test_deep_nesting_is_a_parse_error_not_a_crash() -> None:
+    assert parse_expr("(" * 50 + "1" + ")" * 50) is not None
+    for text in ("(" * 3000 + "1" + ")" * 3000, "-" * 5000 + "1", "abs(" * 800 + "x" + ")" * 800):
+        assert error(text) == "1:1: parse error: expression nested too deeply"
+
+
 def test_selector_parser_still_works() -> None:
     assert parse_selector('up{job="a"}') == [name("up"), Matcher("job", "=", "a")]
 

@@ -103,7 +103,12 @@ def documented_type(t: ValueType) -> str:
 
 def parse_expr(text: str) -> Expr:
     """Parse and type-check one PromQL expression; raise ``ParseError`` if it is not valid."""
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except RecursionError:
+        # Prometheus has no nesting limit, but a query nested this deeply (hundreds of
+        # levels) is not a real rule; refuse it rather than crash the caller.
+        raise ParseError(text, 0, "expression nested too deeply") from None
 
 
 def parse_duration(text: str) -> float:
@@ -170,6 +175,7 @@ class _Info:
     node: Expr
     start: int
     end: int
+    kind: ValueType = ValueType.SCALAR
     # Binary expressions: the modifiers as written.
     return_bool: bool = False
     on: bool = False
@@ -229,11 +235,23 @@ class _Parser:
         return self.advance()
 
     def node(self, node: Expr, start: int, end: int | None = None, **extra: object) -> Expr:
-        info = _Info(node, start, self.prev_end if end is None else end)
+        info = _Info(node, start, self.prev_end if end is None else end, self.static_type(node))
         for key, value in extra.items():
             setattr(info, key, value)
         self.info[id(node)] = info
         return node
+
+    def static_type(self, node: Expr) -> ValueType:
+        """``value_type(node)``, from the children's recorded types rather than a walk of the tree."""
+        if isinstance(node, BinaryExpr):
+            both_scalar = self.type_of(node.lhs) == self.type_of(node.rhs) == ValueType.SCALAR
+            return ValueType.SCALAR if both_scalar else ValueType.VECTOR
+        if isinstance(node, UnaryExpr | ParenExpr):
+            return self.type_of(node.expr)
+        return value_type(node)
+
+    def type_of(self, node: Expr) -> ValueType:
+        return self.info[id(node)].kind
 
     def start_of(self, node: Expr) -> int:
         return self.info[id(node)].start
@@ -296,7 +314,7 @@ class _Parser:
         if op in _SET_OPERATORS and card == "one-to-one":
             card = "many-to-many"
         matching = None
-        if value_type(lhs) == ValueType.VECTOR and value_type(rhs) == ValueType.VECTOR:
+        if self.type_of(lhs) == ValueType.VECTOR and self.type_of(rhs) == ValueType.VECTOR:
             matching = VectorMatching(card, modifiers.on, modifiers.labels, modifiers.include)
         node = BinaryExpr(op, lhs, rhs, modifiers.return_bool, matching)
         return self.node(
@@ -729,7 +747,7 @@ class _Checker:
             )
 
     def check(self, node: Expr) -> ValueType:
-        kind = value_type(node)
+        kind = self.parser.type_of(node)
         if isinstance(node, AggregateExpr):
             self.expect_type(node.expr, ValueType.VECTOR, "aggregation expression")
             if node.op in _SCALAR_PARAMETER:
