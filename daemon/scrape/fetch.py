@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
 from daemon import __version__
+from daemon.config import ScrapeConfig, TLSConfig
 from daemon.scrape.target import Target
 
 MEDIA_TYPES = {
@@ -109,9 +110,9 @@ class Clients:
     """The scrape HTTP clients: one shared by every job with default TLS, one per custom TLS config."""
 
     def __init__(self) -> None:
-        self._clients: dict[Any, httpx.AsyncClient] = {}
+        self._clients: dict[TLSConfig | None, httpx.AsyncClient] = {}
 
-    def fetcher_for(self, job: Any) -> HTTPFetcher:
+    def fetcher_for(self, job: ScrapeConfig) -> HTTPFetcher:
         """A fetcher with the job's credentials, TLS settings and body size limit."""
         return HTTPFetcher(
             self._client(job.tls_config),
@@ -121,9 +122,8 @@ class Clients:
             server_name=job.tls_config.server_name if job.tls_config else None,
         )
 
-    def _client(self, tls: Any) -> httpx.AsyncClient:
-        key = None if tls is None else repr(tls)
-        client = self._clients.get(key)
+    def _client(self, tls: TLSConfig | None) -> httpx.AsyncClient:
+        client = self._clients.get(tls)
         if client is None:
             client = httpx.AsyncClient(
                 verify=_ssl_context(tls),
@@ -132,7 +132,7 @@ class Clients:
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000),
                 timeout=None,
             )
-            self._clients[key] = client
+            self._clients[tls] = client
         return client
 
     async def aclose(self) -> None:
@@ -141,7 +141,7 @@ class Clients:
         self._clients.clear()
 
 
-def _headers(job: Any) -> dict[str, str]:
+def _headers(job: ScrapeConfig) -> dict[str, str]:
     headers = {
         "Accept": accept_header(job.scrape_protocols),
         "Accept-Encoding": "gzip",
@@ -159,7 +159,7 @@ def _headers(job: Any) -> dict[str, str]:
     return headers
 
 
-def _ssl_context(tls: Any) -> ssl.SSLContext | bool:
+def _ssl_context(tls: TLSConfig | None) -> ssl.SSLContext | bool:
     if tls is None:
         return True
     context = ssl.create_default_context(cafile=tls.ca_file) if tls.ca_file else ssl.create_default_context()

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 from daemon.clock import Clock
+from daemon.config import ScrapeConfig
 from daemon.scrape.fetch import FetchError, Fetcher
 from daemon.scrape.parser import ParseError, format_of, parse
 from daemon.scrape.relabel import Relabeler
@@ -46,7 +46,7 @@ class ScrapeOptions:
     metric_relabel: Relabeler | None = None
 
     @classmethod
-    def of(cls, job: Any) -> ScrapeOptions:
+    def of(cls, job: ScrapeConfig) -> ScrapeOptions:
         """The options of a scrape job's config."""
         return cls(
             honor_labels=job.honor_labels,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
 from daemon.clock import Clock
+from daemon.config import ScrapeConfig
 from daemon.metrics import DaemonMetrics
 from daemon.scrape.discovery import FileDiscovery
 from daemon.scrape.fetch import Clients, Fetcher, RefusingFetcher
@@ -20,7 +21,7 @@ from daemon.tsdb import Store
 
 @dataclass
 class _Job:
-    config: Any
+    config: ScrapeConfig
     options: ScrapeOptions
     fetcher: Fetcher
     relabeler: Relabeler
@@ -56,7 +57,7 @@ class ScrapeManager:
         """Discovered targets that relabelling dropped or that are invalid, by job name."""
         return {name: job.dropped for name, job in self._jobs.items()}
 
-    async def apply(self, scrape_configs: list[Any]) -> None:
+    async def apply(self, scrape_configs: Sequence[ScrapeConfig]) -> None:
         """Make the running jobs match ``scrape_configs``."""
         wanted = {job.job_name: job for job in scrape_configs}
         for name in [name for name in self._jobs if name not in wanted]:
@@ -80,7 +81,7 @@ class ScrapeManager:
         self._jobs.clear()
         await self._clients.aclose()
 
-    def _start_job(self, config: Any) -> _Job:
+    def _start_job(self, config: ScrapeConfig) -> _Job:
         options = ScrapeOptions.of(config)
         discoveries = [
             FileDiscovery(sd.files, sd.refresh_interval, self._clock, config.job_name) for sd in config.file_sd_configs
