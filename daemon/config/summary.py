@@ -32,6 +32,7 @@ def summarize(config: Config) -> str:
     if config.demo_exporter is not None:
         demo = config.demo_exporter
         lines.append(f"  demo exporter on {demo.listen} ({demo.series} series)")
+    lines.extend(config.cloudwatch.summary_lines() if config.cloudwatch is not None else ())
     lines.extend(f"  probe job {p.job_name}: {p.prober}, {_plural(len(p.targets), 'target')}, every {format_duration(p.interval)}" for p in config.probes)
     lines.append(f"  web on {config.web.listen}, samples kept {format_duration(config.storage.retention)}")
     return "\n".join(lines)
