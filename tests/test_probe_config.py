@@ -9,7 +9,7 @@ import pytest
 
 from daemon.config import ConfigError, parse_config
 from daemon.config.probes import ProbeConfig, compile_search, target_problem
-from daemon.config.re2 import RegexError
+from daemon.re2 import RegexError
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -475,11 +475,7 @@ def test_conformance_queries_parse() -> None:
         printed = format_expr(tree)
         assert format_expr(parse_expr(printed)) == printed, f"{file}:{line}"
     print(f"conformance: {parsed}/{len(queries)} eval expressions parse")
-    # Python's re cannot scope an inline flag to a group, as RE2 does in `((?i)PRO).*`; the
-    # regex translation lives with the matcher, so those three queries are known failures.
-    known = [f for f in failures if "global flags not at the start" in f]
-    assert failures == known, "\n".join(failures)
-    assert len(known) <= 3
+    assert failures == [], "\n".join(failures)
 
 
 # -- arbitrary input ----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_valid_selectors(text: str, want: list[Matcher]) -> None:
         ('up{__name__="x"}', '1:4: parse error: metric name must not be set twice: "up" or "x"'),
         ('up{"x"}', '1:4: parse error: metric name must not be set twice: "up" or "x"'),
         ('up{a:b="x"}', '1:4: parse error: invalid label name "a:b"'),
-        ('up{a=~"("}', "1:7: parse error: error parsing regexp '(': missing ), unterminated subpattern"),
+        ('up{a=~"("}', "1:7: parse error: error parsing regexp: missing closing ): `(`"),
         ("up[5m]", '1:3: parse error: unexpected character "[" after the vector selector'),
         ('up{a="b"} x', '1:11: parse error: unexpected identifier "x" after the vector selector'),
         ('up{a="\\q"}', "1:7: parse error: unknown escape sequence 'q'"),

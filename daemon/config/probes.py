@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, fie
 
 from daemon.config.duration import Duration
 from daemon.config.httpclient import Authorization, BasicAuth, TLSConfig, check_http_client
-from daemon.config.re2 import RegexError, translate_re2
+from daemon.re2 import RegexError, translate_re2
 from daemon.config.scrape import DEFAULT_SCRAPE_INTERVAL, DEFAULT_SCRAPE_TIMEOUT, tolerant_duration
 from daemon.config.section import Section, check_label_name, field_error
 

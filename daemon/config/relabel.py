@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from daemon.config.re2 import RegexError, compile_re2
+from daemon.re2 import RegexError, compile_re2
 from daemon.config.section import LABEL_NAME, Section, check_label_name, field_error
 
 Action = Literal[

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from daemon.config.re2 import RegexError, compile_re2, translate_re2
+from daemon.re2 import RegexError, compile_re2, translate_re2
 from daemon.config.relabel import ACTIONS, RelabelConfig
 from daemon.config.section import LABEL_NAME
 
