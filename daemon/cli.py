@@ -6,8 +6,13 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from daemon import __version__
+
+if TYPE_CHECKING:
+    from daemon.config import Config
+    from daemon.promql.ast import Expr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("json", "console"), help="default: console on a terminal, else json")
     run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     run.set_defaults(command=_run)
+
+    query = commands.add_parser("query", help="scrape the configured targets once and evaluate a PromQL expression")
+    query.add_argument("expr", metavar="EXPR", help="PromQL expression")
+    query.add_argument("--config", metavar="FILE", help="config file (default: the embedded demo config)")
+    query.set_defaults(command=_query)
 
     check = commands.add_parser("check", help="validate files without running")
     checks = check.add_subparsers(title="what", metavar="WHAT", required=True)
@@ -80,3 +90,56 @@ def _check_config(args: argparse.Namespace) -> int:
         return 1
     print(summarize(config))
     return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from daemon.config import ConfigError, load_config, load_default_config
+    from daemon.promql.parser import ParseError, parse_expr
+
+    try:
+        config = load_config(args.config) if args.config else load_default_config()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    try:
+        expr = parse_expr(args.expr)
+    except ParseError as exc:
+        print(f"query error: {exc}", file=sys.stderr)
+        return 1
+    return _run_loop(_query_once(config, expr))
+
+
+async def _query_once(config: Config, expr: Expr) -> int:
+    from daemon.api.query import format_value
+    from daemon.clock import SystemClock
+    from daemon.promql.engine import Engine
+    from daemon.promql.errors import QueryError
+    from daemon.promql.value import Scalar, SeriesPoints, String
+    from daemon.scrape.manager import scrape_once
+    from daemon.tsdb import Store
+
+    clock, store = SystemClock(), Store()
+    for loop in await scrape_once(config.scrape_configs, store, clock):
+        if loop.health.last_error:
+            print(f"warning: {loop.target.url}: {loop.health.last_error}", file=sys.stderr)
+    t = clock.time()
+    try:
+        result = Engine(store).instant(expr, t)
+    except QueryError as exc:
+        print(f"query error: {exc}", file=sys.stderr)
+        return 1
+    # The shapes promtool prints: `labels => value @[time]`.
+    if isinstance(result, Scalar):
+        print(f"{format_value(result.value)} @[{t:.3f}]")
+    elif isinstance(result, String):
+        print(f"{result.value} @[{t:.3f}]")
+    else:
+        for item in result:
+            if isinstance(item, SeriesPoints):
+                points = "\n".join(f"{format_value(v)} @[{ms / 1000:.3f}]" for ms, v in item.points)
+                print(f"{item.labels} =>\n{points}")
+            else:
+                print(f"{item.labels} => {format_value(item.value)} @[{t:.3f}]")
+    return 0
+

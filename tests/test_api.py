@@ -20,6 +20,7 @@ from daemon.tsdb.labels import Labels
 @dataclass
 class View:
     store: Store
+    clock: FakeClock
     scrape: ScrapeManager
     metrics: DaemonMetrics
     ready: bool = False
@@ -52,7 +53,7 @@ scrape_configs:
         "t.yml",
     )
     await manager.apply(list(config.scrape_configs))
-    view = View(store, manager, metrics)
+    view = View(store, clock, manager, metrics)
     test_client = TestClient(TestServer(server.build(view)))
     await test_client.start_server()
     yield test_client, view
@@ -129,3 +130,52 @@ async def test_own_metrics(client) -> None:  # type: ignore[no-untyped-def]
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = await response.text()
     assert "alertd_build_info{" in text
+
+
+async def test_instant_query_shapes(client) -> None:  # type: ignore[no-untyped-def]
+    http, _ = client
+    vector = await (await http.get("/api/v1/query", params={"query": "http_requests_total", "time": "1"})).json()
+    assert vector["status"] == "success"
+    assert vector["data"]["resultType"] == "vector"
+    assert sorted(r["metric"]["code"] for r in vector["data"]["result"]) == ["200", "500"]
+    assert vector["data"]["result"][0]["value"] == [1.0, "1"]
+    summed = await (await http.post("/api/v1/query", data={"query": "sum(http_requests_total) / 4", "time": "1970-01-01T00:00:01Z"})).json()
+    assert summed["data"] == {"resultType": "vector", "result": [{"metric": {}, "value": [1.0, "0.5"]}]}
+    scalar = await (await http.get("/api/v1/query", params={"query": "1/0", "time": "2"})).json()
+    assert scalar["data"] == {"resultType": "scalar", "result": [2.0, "+Inf"]}
+    string = await (await http.get("/api/v1/query", params={"query": '"hi"', "time": "2"})).json()
+    assert string["data"] == {"resultType": "string", "result": [2.0, "hi"]}
+    matrix = await (await http.get("/api/v1/query", params={"query": "up[5m]", "time": "2"})).json()
+    assert matrix["data"]["resultType"] == "matrix"
+    assert matrix["data"]["result"][0]["values"] == [[1.0, "1"]]
+
+
+async def test_range_query(client) -> None:  # type: ignore[no-untyped-def]
+    http, _ = client
+    body = await (await http.get("/api/v1/query_range", params={"query": "up", "start": "0", "end": "60", "step": "15s"})).json()
+    assert body["status"] == "success" and body["data"]["resultType"] == "matrix"
+    (series,) = body["data"]["result"]
+    assert series["metric"] == {"__name__": "up", "instance": "a:9100", "job": "node"}
+    assert [point[0] for point in series["values"]] == [15.0, 30.0, 45.0, 60.0]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "kind", "message"),
+    [
+        ("/api/v1/query", {"query": "sum(up"}, 400, "bad_data", "parse error"),
+        ("/api/v1/query", {"query": "nope(up)"}, 400, "bad_data", "unknown function"),
+        ("/api/v1/query", {}, 400, "bad_data", "missing"),
+        ("/api/v1/query", {"query": "up", "time": "yesterday"}, 400, "bad_data", "timestamp"),
+        ("/api/v1/query", {"query": "http_requests_total + on(job) http_requests_total", "time": "1"}, 422, "execution", "many-to-many"),
+        ("/api/v1/query_range", {"query": "up", "start": "0", "end": "100000", "step": "1"}, 400, "bad_data", "11,000 points"),
+        ("/api/v1/query_range", {"query": "up", "start": "10", "end": "0", "step": "1"}, 400, "bad_data", "before start"),
+        ("/api/v1/query_range", {"query": "up", "start": "0", "end": "10", "step": "0"}, 400, "bad_data", "step widths"),
+    ],
+)
+async def test_query_errors(client, path: str, params: dict[str, str], status: int, kind: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    http, _ = client
+    response = await http.get(path, params=params)
+    body = await response.json()
+    assert response.status == status, body
+    assert body["status"] == "error" and body["errorType"] == kind
+    assert message in body["error"]

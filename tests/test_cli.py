@@ -77,3 +77,25 @@ def test_version_and_module_entry_point() -> None:
 def test_no_command_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "run" in capsys.readouterr().out
+
+
+def test_query_scrapes_once_and_prints_the_result(tmp_path: Path) -> None:
+    from daemon.testing.target import ThreadedFakeTarget
+
+    with ThreadedFakeTarget() as target:
+        target.set('jobs_total{queue="a"} 3\njobs_total{queue="b"} 4\n')
+        config = tmp_path / "alertd.yml"
+        config.write_text(f'scrape_configs: [{{job_name: app, static_configs: [{{targets: ["{target.address}"]}}]}}]\n')
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", "query", "sum by (job) (jobs_total) * 2", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('{job="app"} => 14 @[')
+    bad = subprocess.run(
+        [sys.executable, "-m", "daemon", "query", "sum(", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1
+    assert "1:5: parse error" in bad.stderr

@@ -36,7 +36,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error("bad_data", str(exc), 400)
 
 
-async def _params(request: web.Request) -> list[tuple[str, str]]:
+async def params(request: web.Request) -> list[tuple[str, str]]:
+    """Query-string parameters, plus form parameters of a POST, as Prometheus reads them."""
     pairs = list(request.query.items())
     if request.method == "POST":
         pairs += [(k, v) for k, v in (await request.post()).items() if isinstance(v, str)]
@@ -87,7 +88,7 @@ async def targets(request: web.Request) -> web.Response:
 
 
 async def series(request: web.Request) -> web.Response:
-    selectors = _selectors(await _params(request))
+    selectors = _selectors(await params(request))
     if not selectors:
         raise BadData("no match[] parameter provided")
     store = request.app[server.DAEMON].store
@@ -99,12 +100,12 @@ async def series(request: web.Request) -> web.Response:
 
 
 async def labels(request: web.Request) -> web.Response:
-    selectors = _selectors(await _params(request))
+    selectors = _selectors(await params(request))
     return ok(request.app[server.DAEMON].store.label_names(selectors))
 
 
 async def label_values(request: web.Request) -> web.Response:
-    selectors = _selectors(await _params(request))
+    selectors = _selectors(await params(request))
     name = request.match_info["name"]
     return ok(request.app[server.DAEMON].store.label_values(name, selectors))
 

@@ -6,7 +6,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from daemon.api import lifecycle, prom
+from daemon.api import lifecycle, prom, query
+from daemon.clock import Clock
 from daemon.metrics import DaemonMetrics
 from daemon.scrape.manager import ScrapeManager
 from daemon.tsdb import Store
@@ -18,6 +19,7 @@ class Daemon(Protocol):
     """What the HTTP handlers see of the running daemon."""
 
     store: Store
+    clock: Clock
     scrape: ScrapeManager
     metrics: DaemonMetrics
 
@@ -39,5 +41,7 @@ def build(daemon: Daemon) -> web.Application:
     for method in ("GET", "POST"):
         app.router.add_route(method, "/api/v1/series", prom.series)
         app.router.add_route(method, "/api/v1/labels", prom.labels)
+        app.router.add_route(method, "/api/v1/query", query.query)
+        app.router.add_route(method, "/api/v1/query_range", query.query_range)
     app.router.add_get("/api/v1/label/{name}/values", prom.label_values)
     return app

@@ -15,7 +15,7 @@ from daemon.scrape.discovery import FileDiscovery
 from daemon.scrape.fetch import Clients, Fetcher, RefusingFetcher
 from daemon.scrape.loop import ScrapeFailed, ScrapeLoop, ScrapeOptions, ScrapeStats
 from daemon.scrape.relabel import Relabeler
-from daemon.scrape.target import DroppedTarget, resolve_targets, static_groups
+from daemon.scrape.target import DroppedTarget, TargetGroup, resolve_targets, static_groups
 from daemon.tsdb import Store
 
 
@@ -101,8 +101,7 @@ class ScrapeManager:
 
     def _sync_targets(self, job: _Job) -> list[ScrapeLoop]:
         """Start loops for new targets; return the loops of vanished targets, to be stopped."""
-        groups = static_groups(job.config) + [g for d in job.discoveries for g in d.groups()]
-        resolved = resolve_targets(job.config, groups, job.relabeler)
+        resolved = resolve_targets(job.config, _groups(job.config, job.discoveries), job.relabeler)
         job.dropped = resolved.dropped
         for invalid in resolved.dropped:
             if invalid.reason is not None:
@@ -169,3 +168,25 @@ class ScrapeManager:
         if self._waiting_first and loop in self._waiting_first:
             self._waiting_first.discard(loop)
             self._check_ready()
+
+
+def _groups(config: ScrapeConfig, discoveries: Sequence[FileDiscovery]) -> list[TargetGroup]:
+    return static_groups(config) + [group for discovery in discoveries for group in discovery.groups()]
+
+
+async def scrape_once(scrape_configs: Sequence[ScrapeConfig], store: Store, clock: Clock) -> list[ScrapeLoop]:
+    """Scrape every target of ``scrape_configs`` once, all at the same time (for ``alertd query``)."""
+    clients = Clients()
+    try:
+        loops = []
+        for config in scrape_configs:
+            discoveries = [FileDiscovery(sd.files, sd.refresh_interval, clock, config.job_name) for sd in config.file_sd_configs]
+            for discovery in discoveries:
+                discovery.refresh()
+            fetcher, options = clients.fetcher_for(config), ScrapeOptions.of(config)
+            for target in resolve_targets(config, _groups(config, discoveries)).active:
+                loops.append(ScrapeLoop(target, options, fetcher, store, clock))
+        await asyncio.gather(*(loop.scrape_once() for loop in loops))
+        return loops
+    finally:
+        await clients.aclose()
