@@ -82,7 +82,7 @@ def parse(text: str, cache: Mapping[str, object], fmt: str = TEXT, memo: ParserM
     it makes repeat OpenMetrics scrapes fast and changes no result.
     """
     if fmt == OPENMETRICS:
-        return _OpenMetricsReader(cache, memo if memo is not None else ParserMemo()).read(text)
+        return _OpenMetricsReader(cache, memo).read(text)
     return _parse_text(text, cache)
 
 
@@ -454,7 +454,7 @@ class _HeadFacts:
     starts_family: bool  # the name is not one of that family's: it opens a family of its own
     name: str
     role: str  # what the sample is to its family: "total", "bucket", "count", "gauge", ...
-    group: str  # the metric point it belongs to: its labels without le/quantile/state, as a key
+    group: tuple[str, ...]  # its metric point: its labels but le/quantile/state, flat
     bound: float  # a bucket's le
     seen: int  # the memo generation that last met this head
 
@@ -484,8 +484,11 @@ class ParserMemo:
 class _OpenMetricsReader:
     """The strict OpenMetrics parse of one payload; one instance per ``parse`` call."""
 
-    def __init__(self, cache: Mapping[str, object], memo: ParserMemo) -> None:
+    def __init__(self, cache: Mapping[str, object], memo: ParserMemo | None) -> None:
         self.cache = cache
+        self.lasting = memo is not None  # does what it learns outlive this parse?
+        if memo is None:
+            memo = ParserMemo()
         self.memo = memo
         memo._generation += 1
         self.generation = memo._generation
@@ -495,7 +498,7 @@ class _OpenMetricsReader:
         self.timestamps: dict[int, int] = {}
         self.new: list[int] = []
         self.claimed: set[str] = set()  # sample names owned by earlier metric families
-        self.group_keys: dict[str, str] = {}
+        self.group_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._start_family("", None, 0)
 
     def read(self, text: str) -> Parsed:
@@ -561,9 +564,9 @@ class _OpenMetricsReader:
         self.seen_meta: set[str] = set()
         self.unit = ""
         self.has_samples = False
-        self.group: str | None = None
+        self.group: tuple[str, ...] | None = None
         self.group_ts: float | None = None
-        self.groups: set[str] = set()
+        self.groups: set[tuple[str, ...]] = set()
         self.point: _HistogramPoint | None = None
 
     def _end_family(self, lineno: int) -> None:
@@ -673,16 +676,23 @@ class _OpenMetricsReader:
 
         items = sorted(labels.items())
         if self.kind == "info":
-            group = "()"
+            group: tuple[str, ...] = ()
         else:
             special = _SPECIAL_LABEL.get(role)
             if role == "state":
                 special = self.family
-            # A str, not the tuple: its hash is kept, and the warm path hashes it on every line.
-            group = repr(items if special is None else [item for item in items if item[0] != special])
-            group = self.group_keys.setdefault(group, group)  # one string per metric point
-        facts = _HeadFacts(context, starts_family, sys.intern(name), role, group, bound, 0)
-        self.heads[head] = facts
+            # Flat and, in a memo the caller keeps, interned: the memo holds one per series, and
+            # its strings are then the ones the store keeps. The samples of a histogram share one.
+            flat = chain.from_iterable(items if special is None else [item for item in items if item[0] != special])
+            if self.lasting:
+                group = tuple(map(sys.intern, flat))
+                group = self.group_keys.setdefault(group, group)
+            else:
+                group = tuple(flat)
+        facts = _HeadFacts(context, starts_family, name, role, group, bound, 0)
+        if self.lasting:
+            facts.name = sys.intern(name)
+            self.heads[head] = facts
         return facts, items
 
     def _take(
