@@ -7,6 +7,7 @@ from collections.abc import Callable, Hashable
 
 from daemon.promql import arith
 from daemon.promql.errors import QueryError
+from daemon.promql.lexer import go_quote
 from daemon.promql.labelset import label_value, without
 from daemon.promql.value import Sample
 from daemon.tsdb import Labels
@@ -80,10 +81,9 @@ def _max(values: list[float]) -> float:
 
 
 def _variance(values: list[float]) -> float:
-    count = 1.0
-    m = values[0]
-    aux = 0.0
-    for v in values[1:]:
+    # Starting from zero (not from the first value) lets a lone NaN or Inf give NaN.
+    count = m = aux = 0.0
+    for v in values:
         count += 1
         delta = v - m
         m += delta / count
@@ -126,6 +126,8 @@ def aggregate(op: str, samples: list[Sample], grouping: Grouping, param: float |
 
 
 def _to_int(param: float) -> int:
+    if param != param:
+        raise QueryError("Parameter value is NaN")
     if not math.isfinite(param) or not -(2.0**63) <= param < 2.0**63:
         raise QueryError(f"Scalar value {arith.format_float(param)} overflows int64")
     return int(param)
@@ -151,6 +153,8 @@ def _k_of(op: str, samples: list[Sample], grouping: Grouping, k: int) -> list[Sa
 
 
 def _limit_ratio(samples: list[Sample], ratio: float) -> list[Sample]:
+    if ratio != ratio:
+        raise QueryError("Ratio value is NaN")
     if not -1 <= ratio <= 1:
         ratio = max(-1.0, min(1.0, ratio))
     out = []
@@ -163,7 +167,7 @@ def _limit_ratio(samples: list[Sample], ratio: float) -> list[Sample]:
 
 def _count_values(samples: list[Sample], grouping: Grouping, label: str) -> list[Sample]:
     if not label or label[0].isdigit() or not set(label) <= _LABEL_NAME_CHARS:
-        raise QueryError(f'invalid label name "{label}"')
+        raise QueryError(f"invalid label name {go_quote(label)}")
     key = grouping.key
     counts: dict[tuple[Hashable, str], int] = {}
     for s in samples:

@@ -163,13 +163,18 @@ def kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
 
 
 def kahan_sum(values: Sequence[float]) -> float:
-    """The sum Prometheus computes, exactly rounded where that agrees with it (all finite)."""
+    """The sum as Prometheus computes it: Kahan-Neumaier compensated, left to right.
+
+    When the plain sum already equals the exactly rounded one, compensation cannot change it
+    (beyond the last bit), and both are computed in C; only sums that lose precision take the
+    compensated loop, whose result may differ from the exact one just as Prometheus' does.
+    """
     try:
-        return math.fsum(values)
-    except OverflowError:
+        exact = math.fsum(values)
+        if exact == sum(values):
+            return exact
+    except (OverflowError, ValueError):
         pass
-    except ValueError:
-        return NAN  # Inf and -Inf
     total = c = 0.0
     for v in values:
         total, c = kahan_inc(v, total, c)
@@ -179,14 +184,11 @@ def kahan_sum(values: Sequence[float]) -> float:
 def mean(values: Sequence[float]) -> float:
     """Prometheus 3's mean: a compensated sum while it stays finite, an incremental mean after."""
     n = len(values)
-    try:
-        s = math.fsum(values)
-        if not math.isinf(s):
-            return s / n
-    except OverflowError:
-        pass
-    except ValueError:
-        return NAN
+    total = kahan_sum(values)
+    if math.isfinite(total) or total != total:
+        if total != total or n == 1:
+            return total
+        return total / n
     total, c = values[0], 0.0
     m = 0.0
     incremental = False

@@ -142,6 +142,11 @@ def _matched(
         rs = one_side.get(key)
         if rs is None:
             continue
+        if one_to_one:
+            # Checked before filtering: a comparison must not hide an ambiguous match.
+            if key in matched:
+                raise QueryError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
+            matched[key] = None
         left, right = (rs.value, ls.value) if swapped else (ls.value, rs.value)
         if compare is not None:
             keep = compare(left, right)
@@ -168,11 +173,7 @@ def _matched(
                 else:
                     merged.pop(name, None)
             labels = Labels.of(merged)
-        if one_to_one:
-            if key in matched:
-                raise QueryError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
-            matched[key] = None
-        else:
+        if not one_to_one:
             inserted = matched.get(key)
             if inserted is None:
                 inserted = matched[key] = set()

@@ -43,10 +43,11 @@ from daemon.promql.functions import (
     VALUE_FUNCTIONS,
     RangeFunction,
     expand_template,
+    natural_key,
     round_value,
     valid_label_name,
 )
-from daemon.promql.histogram import bucket_quantile, parse_le
+from daemon.promql.histogram import bucket_fraction, bucket_quantile, parse_le
 from daemon.promql.labelset import drop_name, ensure_unique, label_value, without
 from daemon.promql.value import Sample, Scalar, SeriesPoints, String, Value
 from daemon.tsdb import Labels, Matcher, Series, Store, is_stale
@@ -63,7 +64,7 @@ SCALAR, VECTOR, MATRIX, STRING = "scalar", "vector", "matrix", "string"
 # One series' samples in a range: labels, timestamps (ms), values; stale markers removed.
 Window = tuple[Labels, Sequence[int], Sequence[float]]
 
-_HISTOGRAM_DROPPED = frozenset(("le", METRIC_NAME))
+_LE = frozenset(("le",))
 
 
 def _ms(seconds: float) -> int:
@@ -73,10 +74,13 @@ def _ms(seconds: float) -> int:
 class _Context:
     """What one evaluation call shares: time bounds, the selection cache and the result memo."""
 
-    __slots__ = ("store", "lookback_ms", "start_ms", "end_ms", "memo", "selected", "subquery_step_ms")
+    __slots__ = ("store", "lookback_ms", "start_ms", "end_ms", "step_ms", "memo", "selected", "subquery_step_ms")
 
-    def __init__(self, store: Store, lookback_ms: int, start_ms: int, end_ms: int, subquery_step_ms: int, memo: bool) -> None:
+    def __init__(
+        self, store: Store, lookback_ms: int, start_ms: int, end_ms: int, subquery_step_ms: int, memo: bool, step_ms: int = 0
+    ) -> None:
         self.store = store
+        self.step_ms = step_ms
         self.lookback_ms = lookback_ms
         self.start_ms = start_ms
         self.end_ms = end_ms
@@ -308,6 +312,8 @@ class _RangeCall(_Node):
         windows, start, end = self.matrix.windows(ctx, t)
         impl = self.function.impl
         keep = self.function.keeps_name
+        if self.function.at_eval_time:
+            end = t
         out: list[Sample] = []
         append = out.append
         for labels, ts, vals in windows:
@@ -493,6 +499,24 @@ class _Compiler:
     def _fn_time(self, expr: Call, args: list[_Node]) -> _Node:
         return _Apply(SCALAR, lambda ctx, t, a: t / 1000.0, [])
 
+    def _fn_step(self, expr: Call, args: list[_Node]) -> _Node:
+        return _Apply(SCALAR, lambda ctx, t, a: ctx.step_ms / 1000.0, [])
+
+    def _fn_range(self, expr: Call, args: list[_Node]) -> _Node:
+        return _Apply(SCALAR, lambda ctx, t, a: (ctx.end_ms - ctx.start_ms) / 1000.0, [])
+
+    def _fn_start(self, expr: Call, args: list[_Node]) -> _Node:
+        return _Apply(SCALAR, lambda ctx, t, a: ctx.start_ms / 1000.0, [])
+
+    def _fn_end(self, expr: Call, args: list[_Node]) -> _Node:
+        return _Apply(SCALAR, lambda ctx, t, a: ctx.end_ms / 1000.0, [])
+
+    def _fn_min_of(self, expr: Call, args: list[_Node]) -> _Node:
+        return _Apply(SCALAR, lambda ctx, t, a: arith.go_min(a[0], a[1]), args)
+
+    def _fn_max_of(self, expr: Call, args: list[_Node]) -> _Node:
+        return _Apply(SCALAR, lambda ctx, t, a: arith.go_max(a[0], a[1]), args)
+
     def _fn_pi(self, expr: Call, args: list[_Node]) -> _Node:
         return _Constant(SCALAR, 3.141592653589793)
 
@@ -576,7 +600,9 @@ class _Compiler:
         def apply(ctx: _Context, t: int, a: list[Any]) -> list[Sample]:
             names = a[1:]
             # Ties fall back to the whole label set, as Prometheus does.
-            return sorted(a[0], key=lambda s: ([label_value(s.labels, n) for n in names], s.labels), reverse=reverse)
+            return sorted(
+                a[0], key=lambda s: ([natural_key(label_value(s.labels, n)) for n in names], s.labels), reverse=reverse
+            )
 
         return _Apply(VECTOR, apply, args)
 
@@ -627,23 +653,72 @@ class _Compiler:
     def _fn_histogram_quantile(self, expr: Call, args: list[_Node]) -> _Node:
         def apply(ctx: _Context, t: int, a: list[Any]) -> list[Sample]:
             q, vector = a
-            groups: dict[Labels, list[tuple[float, float]]] = {}
-            for s in vector:
-                le = label_value(s.labels, "le")
-                if not le:
-                    continue
-                bound = parse_le(le)
-                if bound is None:
-                    continue
-                key = without(s.labels, _HISTOGRAM_DROPPED)
-                buckets = groups.get(key)
-                if buckets is None:
-                    groups[key] = [(bound, s.value)]
-                else:
-                    buckets.append((bound, s.value))
-            return [Sample(labels, bucket_quantile(q, buckets)[0]) for labels, buckets in groups.items()]
+            return [Sample(labels, bucket_quantile(q, buckets)[0]) for labels, buckets in _bucket_groups(vector).items()]
 
         return _Apply(VECTOR, apply, args)
+
+    def _fn_histogram_quantiles(self, expr: Call, args: list[_Node]) -> _Node:
+        def apply(ctx: _Context, t: int, a: list[Any]) -> list[Sample]:
+            vector, label = a[0], a[1]
+            quantiles = a[2:]
+            if not valid_label_name(label):
+                raise QueryError(f"invalid quantile label name {label!r}")
+            out = []
+            for labels, buckets in _bucket_groups(vector).items():
+                if label_value(labels, label):
+                    raise QueryError(f"label {label!r} already exists on the input series")
+                for q in quantiles:
+                    out.append(Sample(labels.with_(**{label: _quantile_text(q)}), bucket_quantile(q, list(buckets))[0]))
+            return out
+
+        return _Apply(VECTOR, apply, args)
+
+    def _fn_histogram_fraction(self, expr: Call, args: list[_Node]) -> _Node:
+        def apply(ctx: _Context, t: int, a: list[Any]) -> list[Sample]:
+            lower, upper, vector = a
+            return [Sample(labels, bucket_fraction(lower, upper, buckets)) for labels, buckets in _bucket_groups(vector).items()]
+
+        return _Apply(VECTOR, apply, args)
+
+
+def _quantile_text(q: float) -> str:
+    if q != q:
+        return "NaN"
+    if q in (arith.INF, -arith.INF):
+        return "+Inf" if q > 0 else "-Inf"
+    return repr(float(q))
+
+
+def _bucket_groups(vector: list[Sample]) -> dict[Labels, list[tuple[float, float]]]:
+    """Classic histogram buckets grouped by histogram, keyed by the result's labels.
+
+    Buckets group by their labels without ``le`` (names included: two histograms with
+    different names are two groups), and the result drops the name; two histograms that then
+    have the same labels are an error, as in Prometheus.
+    """
+    by_histogram = _buckets_by_histogram(vector)
+    groups = {drop_name(labels): buckets for labels, buckets in by_histogram.items()}
+    if len(groups) != len(by_histogram):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+    return groups
+
+
+def _buckets_by_histogram(vector: list[Sample]) -> dict[Labels, list[tuple[float, float]]]:
+    groups: dict[Labels, list[tuple[float, float]]] = {}
+    for s in vector:
+        le = label_value(s.labels, "le")
+        if not le:
+            continue
+        bound = parse_le(le)
+        if bound is None:
+            continue
+        key = without(s.labels, _LE)
+        buckets = groups.get(key)
+        if buckets is None:
+            groups[key] = [(bound, s.value)]
+        else:
+            buckets.append((bound, s.value))
+    return groups
 
 
 # -- the public face ---------------------------------------------------------------------------
@@ -750,7 +825,9 @@ class Engine:
             )
         start_ms, end_ms, step_ms = _ms(start), _ms(end), _ms(step)
         # Subquery steps repeat from one outer step to the next: remember them then.
-        ctx = _Context(self.store, _ms(self.lookback), start_ms, end_ms, _ms(self.subquery_step), memo=query.has_subquery)
+        ctx = _Context(
+            self.store, _ms(self.lookback), start_ms, end_ms, _ms(self.subquery_step), memo=query.has_subquery, step_ms=step_ms
+        )
         series: dict[Labels, list[tuple[int, float]]] = {}
         for t in range(start_ms, end_ms + 1, step_ms):
             value = root.eval(ctx, t)

@@ -31,6 +31,9 @@ class RangeFunction:
     impl: RangeImpl
     matrix_arg: int = 0
     keeps_name: bool = False
+    # predict_linear measures from the evaluation time even under `@`/offset: the window end
+    # argument is then the evaluation time.
+    at_eval_time: bool = False
 
 
 def _as_list(vals: Sequence[float]) -> list[float]:
@@ -212,6 +215,8 @@ def quantile_over_time(ts: Sequence[int], vals: Sequence[float], start: int, end
 
 def mad_over_time(ts: Sequence[int], vals: Sequence[float], start: int, end: int, _: tuple[float, ...]) -> float | None:
     lst = _as_list(vals)
+    if any(v != v for v in lst):
+        return math.nan
     median = arith.quantile(0.5, lst)
     return arith.quantile(0.5, [abs(v - median) for v in lst])
 
@@ -265,7 +270,7 @@ RANGE_FUNCTIONS: dict[str, RangeFunction] = {
     "irate": RangeFunction(irate),
     "idelta": RangeFunction(idelta),
     "deriv": RangeFunction(deriv),
-    "predict_linear": RangeFunction(predict_linear),
+    "predict_linear": RangeFunction(predict_linear, at_eval_time=True),
     "resets": RangeFunction(resets),
     "changes": RangeFunction(changes),
     "sum_over_time": RangeFunction(sum_over_time),
@@ -341,6 +346,19 @@ def round_value(x: float, to_nearest: float) -> float:
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _EXPAND = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))")
+
+
+_NATURAL_CHUNK = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> list[tuple[int, int, str]]:
+    """A sort key ordering digit runs by number: "cpu2" before "cpu10", "1.2.3" before "1.11.3"."""
+    key = []
+    for i, chunk in enumerate(_NATURAL_CHUNK.split(text)):
+        if not chunk:
+            continue
+        key.append((0, int(chunk), chunk) if i % 2 else (1, 0, chunk))
+    return key
 
 
 def valid_label_name(name: str) -> bool:

@@ -89,3 +89,64 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> tuple[float
         count -= merged[b - 1][1]
         rank -= merged[b - 1][1]
     return start + (end - start) * (rank / count), forced
+
+
+def _coalesced(buckets: list[tuple[float, float]]) -> list[list[float]]:
+    buckets.sort(key=lambda b: b[0])
+    merged: list[list[float]] = []
+    for bound, count in buckets:
+        if merged and merged[-1][0] == bound:
+            merged[-1][1] += count
+        else:
+            merged.append([bound, count])
+    return merged
+
+
+def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float]]) -> float:
+    """The estimated share of observations between ``lower`` and ``upper`` (``histogram_fraction``).
+
+    Linear interpolation inside a bucket; the lowest bucket starts at 0 when its bound is
+    positive, else at -Inf, as ``histogram_quantile`` assumes.
+    """
+    if not buckets:
+        return math.nan
+    merged = _coalesced(buckets)
+    if merged[-1][0] != math.inf:
+        return math.nan
+    count = merged[-1][1]
+    if count == 0 or lower != lower or upper != upper:
+        return math.nan
+    if lower >= upper:
+        return 0.0
+    rank = lower_rank = upper_rank = 0.0
+    lower_set = upper_set = False
+    for i, (bound, cumulative) in enumerate(merged):
+        if i > 0:
+            low = merged[i - 1][0]
+        else:
+            low = 0.0 if bound > 0 else -math.inf
+
+        def interpolate(v: float, is_lower: bool) -> float:
+            if math.isinf(low):
+                # A bucket of infinite width contributes nothing to the fraction.
+                return cumulative if is_lower else rank
+            return rank + (cumulative - rank) * (v - low) / (bound - low)
+
+        if not lower_set and low >= lower:
+            lower_rank, lower_set = rank, True
+        if not upper_set and low >= upper:
+            upper_rank, upper_set = rank, True
+        if lower_set and upper_set:
+            break
+        if not lower_set and low < lower < bound:
+            lower_rank, lower_set = interpolate(lower, True), True
+        if not upper_set and low < upper < bound:
+            upper_rank, upper_set = interpolate(upper, False), True
+        if lower_set and upper_set:
+            break
+        rank = cumulative
+    if not lower_set or lower_rank > count:
+        lower_rank = count
+    if not upper_set or upper_rank > count:
+        upper_rank = count
+    return (upper_rank - lower_rank) / count
