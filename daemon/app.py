@@ -16,6 +16,7 @@ from daemon.api import server
 from daemon.clock import Clock, SystemClock
 from daemon.config import Config, ConfigError, load_config, load_default_config
 from daemon.metrics import DaemonMetrics
+from daemon.cloudwatch import CloudWatchSource
 from daemon.probe.manager import ProbeManager
 from daemon.scrape.manager import ScrapeManager
 from daemon.testing.exporter import ExporterServer, SyntheticExporter
@@ -47,6 +48,7 @@ class App:
         self.store = Store(retention=config.storage.retention)
         self.scrape = ScrapeManager(self.store, self.clock, self.metrics)
         self.probes = ProbeManager(self.store, self.clock, self.metrics)
+        self.cloudwatch = CloudWatchSource(self.store, self.clock, self.metrics)
         self.log = structlog.get_logger().bind(component="app")
         self._runner: web.AppRunner | None = None
         self._demo: ExporterServer | None = None
@@ -66,6 +68,7 @@ class App:
         await self._start_demo(self.config)
         await self.scrape.apply(self.config.scrape_configs)
         await self.probes.apply(self.config.probes)
+        await self.cloudwatch.apply(self.config.cloudwatch)
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.time())
         loop = asyncio.get_running_loop()
@@ -100,6 +103,7 @@ class App:
                 await self._start_demo(new)
             await self.scrape.apply(new.scrape_configs)
             await self.probes.apply(new.probes)
+            await self.cloudwatch.apply(new.cloudwatch)
             self.config = new
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(self.clock.time())
@@ -116,6 +120,7 @@ class App:
         self._tasks = []
         await self.scrape.stop()
         await self.probes.stop()
+        await self.cloudwatch.stop()
         await self._stop_demo()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -9,6 +9,8 @@ client (request signing, error parsing) talks to it; it keeps every request's he
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
 from collections import deque
@@ -158,7 +160,8 @@ class FakeCloudWatchServer:
     """``FakeCloudWatch`` over HTTP on 127.0.0.1 in CloudWatch's JSON 1.0 protocol.
 
     ``failures`` are answered as HTTP errors before the fake is consulted; ``requests`` keeps
-    (operation, headers, body) of every request received.
+    (operation, headers, body) of every request received. ``hang`` holds every answer back that
+    many seconds (or until ``stop``), to stand for a CloudWatch that does not answer.
     """
 
     TARGET_PREFIX = "GraniteServiceVersion20100801."
@@ -168,6 +171,7 @@ class FakeCloudWatchServer:
         self.failures: deque[Failure] = deque()
         self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
         self.hang = hang
+        self._released = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -183,6 +187,7 @@ class FakeCloudWatchServer:
         return self.url
 
     async def stop(self) -> None:
+        self._released.set()  # requests held by ``hang`` end now
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -199,9 +204,8 @@ class FakeCloudWatchServer:
         body = json.loads(await request.read() or b"{}")
         self.requests.append((operation, dict(request.headers), body))
         if self.hang:
-            import asyncio
-
-            await asyncio.sleep(self.hang)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), self.hang)
         if self.failures:
             return _error(self.failures.popleft())
         params = _decode_times(body)
