@@ -1,0 +1,1 @@
+"""Alerting and recording rules: templates for labels and annotations, evaluation, alert state."""
