@@ -10,7 +10,11 @@ so the result is the same whether the cache is empty or warm.
 The text format is lenient the way Prometheus' own text parser is (spaces and tabs between
 tokens, a trailing comma in label sets, unknown ``#`` comments); OpenMetrics is checked
 strictly against its specification, including the per-type rules on sample names, values,
-label sets, ordering and ``# EOF``.
+label sets, ordering and ``# EOF``. Most of those rules follow from a head alone, given the
+family it appears in, so the caller may also keep a :class:`ParserMemo` per target: the
+parser records there what each head was found to be, and a repeat OpenMetrics scrape checks
+only what can change (values, timestamps, exemplars, metadata, the order and grouping of
+lines). With or without a memo, warm or cold, the result is the same.
 """
 
 from __future__ import annotations
@@ -229,8 +233,8 @@ class _PlainHeads:
 
     def __init__(self) -> None:
         self._names: dict[str, str] = {}
-        # The label-name parts of a head split at its quotes ('a=', ',b=', ...) -> the label
-        # names, interned, and whether they are already in label-set order; None if invalid.
+        # The parts of a head between its quoted values ('', '{a=', ',b=', '}') -> the label
+        # names, interned, and whether they are already in label-set order; None if not plain.
         self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {}
 
     def labels(self, head: str) -> Labels | None:
