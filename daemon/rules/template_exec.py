@@ -43,8 +43,6 @@ from daemon.rules.template_values import (
     GoStruct,
     Html,
     Method,
-    QueryResult,
-    Sample,
     go_type,
     truth,
 )
@@ -491,9 +489,6 @@ def _map_key(key: Any) -> tuple[int, Any]:
 
 # ---- builtins ------------------------------------------------------------------------------
 
-_BASIC = ("bool", "int", "float", "string")
-
-
 def _basic_kind(value: Any) -> str | None:
     if isinstance(value, bool):
         return "bool"
@@ -709,4 +704,4 @@ BUILTINS: Mapping[str, Function] = {
 }
 """Go's predefined template functions."""
 
-__all__ = ["BUILTINS", "ExecError", "Executor", "Function", "QueryResult", "Sample"]
+__all__ = ["BUILTINS", "ExecError", "Executor", "Function"]

@@ -8,7 +8,6 @@ Python ``str``, ``bool``, ``int`` and ``float`` stand for Go's string, bool, int
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -228,7 +227,3 @@ def truth(value: Any) -> bool:
         return len(value.text) > 0
     return True
 
-
-def float_is_integral(value: float) -> bool:
-    """Whether a finite float has no fractional part."""
-    return math.isfinite(value) and value == int(value)
