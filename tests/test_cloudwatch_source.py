@@ -256,14 +256,6 @@ async def test_apply_follows_reloads() -> None:
     await f.source.stop()
 
 
-def test_store_rejects_nothing_it_is_given_twice() -> None:
-    # The store keeps one sample per timestamp; the source skips what it already stored, so
-    # overlapping windows never show up as rejected samples.
-    store = Store()
-    series, _ = store.series(HEALTH_LABELS)
-    assert store.append(series, 1000, 1.0) == 0
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_backoff_is_bounded(seed: int) -> None:
     rng = random.Random(seed)

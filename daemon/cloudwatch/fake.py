@@ -34,8 +34,11 @@ class Failure:
     message: str = "scripted failure"
 
     def error(self) -> CloudWatchError:
-        kind = "throttled" if self.status == 429 or "Throttl" in self.code else "server" if self.status >= 500 else "denied" if self.status == 403 else "invalid"
-        return CloudWatchError(kind, self.code, self.message)
+        if self.status == 429 or "Throttl" in self.code:
+            return CloudWatchError("throttled", self.code, self.message)
+        if self.status >= 500:
+            return CloudWatchError("server", self.code, self.message)
+        return CloudWatchError("denied" if self.status == 403 else "invalid", self.code, self.message)
 
 
 @dataclass
