@@ -10,7 +10,7 @@ from typing import Any
 from daemon.clock import Clock
 from daemon.config import ScrapeConfig
 from daemon.scrape.fetch import FetchError, Fetcher
-from daemon.scrape.parser import ParseError, format_of, parse
+from daemon.scrape.parser import ParseError, ParserMemo, format_of, parse
 from daemon.scrape.relabel import Relabeler
 from daemon.scrape.target import Target
 from daemon.tsdb import OK, STALE_NAN, Series, Store
@@ -106,6 +106,7 @@ class ScrapeLoop:
         self._clock = clock
         self._on_scrape = on_scrape
         self._cache: dict[str, Any] = {}
+        self._memo = ParserMemo()  # what the parser learnt of this target's OpenMetrics lines
         self._previous: set[Series] = set()
         self._report: list[Series] = []  # created at the first scrape, so no series exists without samples
         self._task: asyncio.Task[None] | None = None
@@ -185,7 +186,7 @@ class ScrapeLoop:
         except UnicodeDecodeError as exc:
             raise ScrapeFailed(f"payload is not UTF-8 text (byte {exc.start})") from None
         try:
-            parsed = parse(text, self._cache, format_of(content_type))
+            parsed = parse(text, self._cache, format_of(content_type), self._memo)
         except ParseError as exc:
             raise ScrapeFailed(f"invalid payload: {exc}") from None
 
