@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     check_config = checks.add_parser("config", help="validate a config file and summarise it")
     check_config.add_argument("file", metavar="FILE")
     check_config.set_defaults(command=_check_config)
+    check_rules = checks.add_parser("rules", help="validate rule files as promtool check rules does")
+    check_rules.add_argument("files", metavar="FILE", nargs="+")
+    check_rules.set_defaults(command=_check_rules)
     return parser
 
 
@@ -90,6 +93,12 @@ def _check_config(args: argparse.Namespace) -> int:
         return 1
     print(summarize(config))
     return 0
+
+
+def _check_rules(args: argparse.Namespace) -> int:
+    from daemon.rules.spec import check_rule_files
+
+    return check_rule_files(args.files, sys.stdout, sys.stderr)
 
 
 def _query(args: argparse.Namespace) -> int:
