@@ -13,15 +13,19 @@ from daemon.promql.value import Sample
 from daemon.tsdb import Labels
 from daemon.tsdb.labels import EMPTY, METRIC_NAME
 
+_KEY_CACHE_LIMIT = 500_000
 _LABEL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")
 
 
 class Grouping:
     """How samples fall into groups: the key of a label set and the labels of a group's result."""
 
-    __slots__ = ("key", "labels_of")
+    __slots__ = ("key", "labels_of", "keys")
 
     def __init__(self, names: tuple[str, ...], without_: bool) -> None:
+        # Group key by label set, kept from one evaluation to the next: the same series bring
+        # the same label set objects every time.
+        self.keys: dict[Labels, Hashable] = {}
         self.key: Callable[[Labels], Hashable]
         self.labels_of: Callable[[Hashable], Labels]
         if without_:
@@ -53,9 +57,15 @@ def _pairs(names: tuple[str, ...], values: tuple[str, ...]) -> list[str]:
 
 def _groups(samples: list[Sample], grouping: Grouping) -> dict[Hashable, list[float]]:
     key = grouping.key
+    keys = grouping.keys
+    if len(keys) > _KEY_CACHE_LIMIT:
+        keys.clear()
     groups: dict[Hashable, list[float]] = {}
     for s in samples:
-        k = key(s.labels)
+        labels = s.labels
+        k = keys.get(labels)
+        if k is None:
+            k = keys[labels] = key(labels)
         values = groups.get(k)
         if values is None:
             groups[k] = [s.value]

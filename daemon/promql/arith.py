@@ -165,13 +165,15 @@ def kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
 def kahan_sum(values: Sequence[float]) -> float:
     """The sum as Prometheus computes it: Kahan-Neumaier compensated, left to right.
 
-    When the plain sum already equals the exactly rounded one, compensation cannot change it
-    (beyond the last bit), and both are computed in C; only sums that lose precision take the
-    compensated loop, whose result may differ from the exact one just as Prometheus' does.
+    When the terms cannot cancel (one sign) or the plain sum already equals the exactly rounded
+    one, the compensated sum is that exactly rounded sum (to the last bit at worst), computed
+    in C; only sums with cancellation take the compensated loop, whose result may then differ
+    from the exact one just as Prometheus' does.
     """
     try:
         exact = math.fsum(values)
-        if exact == sum(values):
+        # Without cancellation (all terms of one sign) the compensated sum is exactly rounded.
+        if exact == sum(values) or min(values) >= 0 or max(values) <= 0:
             return exact
     except (OverflowError, ValueError):
         pass

@@ -61,6 +61,10 @@ MAX_POINTS_PER_SERIES = 11_000
 
 SCALAR, VECTOR, MATRIX, STRING = "scalar", "vector", "matrix", "string"
 
+# Label sets remembered without their name, across evaluations; beyond this many (series churn),
+# the cache starts over.
+_LABEL_CACHE_LIMIT = 1_000_000
+
 # One series' samples in a range: labels, timestamps (ms), values; stale markers removed.
 Window = tuple[Labels, Sequence[int], Sequence[float]]
 
@@ -74,7 +78,7 @@ def _ms(seconds: float) -> int:
 class _Context:
     """What one evaluation call shares: time bounds, the selection cache and the result memo."""
 
-    __slots__ = ("store", "lookback_ms", "start_ms", "end_ms", "step_ms", "memo", "selected", "subquery_step_ms")
+    __slots__ = ("store", "lookback_ms", "start_ms", "end_ms", "step_ms", "memo", "selected", "subquery_step_ms", "unnamed")
 
     def __init__(
         self, store: Store, lookback_ms: int, start_ms: int, end_ms: int, subquery_step_ms: int, memo: bool, step_ms: int = 0
@@ -87,6 +91,8 @@ class _Context:
         self.subquery_step_ms = subquery_step_ms
         self.memo: dict[tuple[_Key, int], Any] | None = {} if memo else None
         self.selected: dict[tuple[Matcher, ...], list[Series]] = {}
+        # Label sets without their name, by label set; the engine keeps it from call to call.
+        self.unnamed: dict[Labels, Labels] = {}
 
     def select(self, matchers: tuple[Matcher, ...]) -> list[Series]:
         found = self.selected.get(matchers)
@@ -241,7 +247,7 @@ class _MatrixSelector(_MatrixNode):
         start = end - self.range_ms
         out: list[Window] = []
         for series in ctx.select(self.matchers):
-            ts, vals = series.window(start, end)
+            ts, vals = series.window_fast(start, end)
             if not ts:
                 continue
             total = sum(vals)
@@ -254,6 +260,51 @@ class _MatrixSelector(_MatrixNode):
                     vals = [vals[i] for i in kept]  # type: ignore[assignment]
             out.append((series.labels, ts, vals))
         return out, start, end
+
+
+    def apply(
+        self,
+        ctx: _Context,
+        t: int,
+        impl: Callable[[Sequence[int], Sequence[float], int, int, tuple[float, ...]], float | None],
+        params: tuple[float, ...],
+        keeps_name: bool,
+    ) -> list[Sample]:
+        """``impl`` over every series' window: ``windows`` and the function's loop in one pass.
+
+        This is the hot path of rule evaluation (rate, increase, *_over_time of a selector),
+        so it builds no intermediate list of windows.
+        """
+        end = self.time.ref(ctx, t)
+        start = end - self.range_ms
+        unnamed = ctx.unnamed
+        out: list[Sample] = []
+        append = out.append
+        for series in ctx.select(self.matchers):
+            ts, vals = series.window_fast(start, end)
+            if not ts:
+                continue
+            total = sum(vals)
+            if total != total:
+                kept = [i for i, v in enumerate(vals) if not is_stale(v)]
+                if len(kept) != len(vals):
+                    if not kept:
+                        continue
+                    ts = [ts[i] for i in kept]  # type: ignore[assignment]
+                    vals = [vals[i] for i in kept]  # type: ignore[assignment]
+            value = impl(ts, vals, start, end, params)
+            if value is None:
+                continue
+            labels = series.labels
+            if not keeps_name:
+                # The same series gives the same label set object every evaluation, so the
+                # stages after this one (grouping) can find it by identity in their caches.
+                dropped = unnamed.get(labels)
+                if dropped is None:
+                    dropped = unnamed[labels] = drop_name(labels)
+                labels = dropped
+            append(Sample(labels, value))
+        return out
 
 
 class _Subquery(_MatrixNode):
@@ -309,17 +360,31 @@ class _RangeCall(_Node):
 
     def eval(self, ctx: _Context, t: int) -> list[Sample]:
         params = tuple([p.eval(ctx, t) for p in self.params])
-        windows, start, end = self.matrix.windows(ctx, t)
+        matrix = self.matrix
+        if isinstance(matrix, _MatrixSelector) and not self.function.at_eval_time:
+            out = matrix.apply(ctx, t, self.function.impl, params, self.function.keeps_name)
+            if self.check_unique:
+                ensure_unique(out)
+            return out
+        windows, start, end = matrix.windows(ctx, t)
         impl = self.function.impl
         keep = self.function.keeps_name
         if self.function.at_eval_time:
             end = t
         out: list[Sample] = []
         append = out.append
+        unnamed = ctx.unnamed
         for labels, ts, vals in windows:
             value = impl(ts, vals, start, end, params)
             if value is not None:
-                append(Sample(labels if keep else drop_name(labels), value))
+                if not keep:
+                    # The same series gives the same (identical) label set every evaluation,
+                    # so later stages (grouping) can look it up by identity.
+                    dropped = unnamed.get(labels)
+                    if dropped is None:
+                        dropped = unnamed[labels] = drop_name(labels)
+                    labels = dropped
+                append(Sample(labels, value))
         if self.check_unique:
             ensure_unique(out)
         return out
@@ -773,6 +838,14 @@ class Engine:
         self.store = store
         self.lookback = lookback
         self.subquery_step = subquery_step
+        self._unnamed: dict[Labels, Labels] = {}
+
+    def _context(self, start_ms: int, end_ms: int, *, memo: bool, step_ms: int = 0) -> _Context:
+        ctx = _Context(self.store, _ms(self.lookback), start_ms, end_ms, _ms(self.subquery_step), memo=memo, step_ms=step_ms)
+        if len(self._unnamed) > _LABEL_CACHE_LIMIT:
+            self._unnamed.clear()
+        ctx.unnamed = self._unnamed
+        return ctx
 
     def compile(self, expr: Expr | str) -> Query:
         """Parse (if text) and compile an expression once, for any number of evaluations."""
@@ -799,7 +872,7 @@ class Engine:
         objects with one another: treat them as immutable.
         """
         t_ms = _ms(t)
-        ctx = _Context(self.store, _ms(self.lookback), t_ms, t_ms, _ms(self.subquery_step), memo=True)
+        ctx = self._context(t_ms, t_ms, memo=True)
         results: list[Value | QueryError] = []
         for query in queries:
             try:
@@ -825,9 +898,7 @@ class Engine:
             )
         start_ms, end_ms, step_ms = _ms(start), _ms(end), _ms(step)
         # Subquery steps repeat from one outer step to the next: remember them then.
-        ctx = _Context(
-            self.store, _ms(self.lookback), start_ms, end_ms, _ms(self.subquery_step), memo=query.has_subquery, step_ms=step_ms
-        )
+        ctx = self._context(start_ms, end_ms, memo=query.has_subquery, step_ms=step_ms)
         series: dict[Labels, list[tuple[int, float]]] = {}
         for t in range(start_ms, end_ms + 1, step_ms):
             value = root.eval(ctx, t)

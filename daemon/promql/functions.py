@@ -43,6 +43,12 @@ def _as_list(vals: Sequence[float]) -> list[float]:
 def _counter_correction(vals: Sequence[float]) -> float:
     """What counter resets took away: the value before each drop, summed (C-level loops only)."""
     lst = _as_list(vals)
+    # Sorting an ascending list is one C-level pass; only a counter that went down (or holds a
+    # NaN, which makes sorting meaningless) needs the pairwise look.
+    if lst == sorted(lst):
+        total = sum(lst)
+        if total == total:
+            return 0.0
     after = lst[1:]
     if not any(map(lt, after, lst)):
         return 0.0
