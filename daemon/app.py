@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from pathlib import Path
 from collections.abc import Iterator
 
@@ -18,7 +19,11 @@ from daemon.config import Config, ConfigError, load_config, load_default_config
 from daemon.metrics import DaemonMetrics
 from daemon.cloudwatch import CloudWatchSource
 from daemon.probe.manager import ProbeManager
+from daemon.rules.manager import RuleManager, RuleSettings
+from daemon.rules.sink import AlertQueue
+from daemon.rules.spec import GroupSpec, RuleFileError, load_rule_files
 from daemon.scrape.manager import ScrapeManager
+from daemon.store import StateStore, open_state_store
 from daemon.testing.exporter import ExporterServer, SyntheticExporter
 from daemon.tsdb import Store
 
@@ -49,6 +54,11 @@ class App:
         self.scrape = ScrapeManager(self.store, self.clock, self.metrics)
         self.probes = ProbeManager(self.store, self.clock, self.metrics)
         self.cloudwatch = CloudWatchSource(self.store, self.clock, self.metrics)
+        # Alerts to send; the notification side consumes this queue (see daemon.rules.sink).
+        self.alerts = AlertQueue()
+        self.rules = RuleManager(self.store, self.clock, registry=self.metrics.registry, sink=self.alerts)
+        self.scrape.on_samples = self.rules.samples_landed
+        self.state_store: StateStore | None = None
         self.log = structlog.get_logger().bind(component="app")
         self._runner: web.AppRunner | None = None
         self._demo: ExporterServer | None = None
@@ -61,6 +71,8 @@ class App:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        rule_groups = load_rule_files(self.config.rule_files)  # RuleFileError: refuse to start
+        self.state_store = self.rules.state = open_state_store(self.data_dir)
         self._runner = web.AppRunner(server.build(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         host, port = split_listen(self.listen)
@@ -69,6 +81,7 @@ class App:
         await self.scrape.apply(self.config.scrape_configs)
         await self.probes.apply(self.config.probes)
         await self.cloudwatch.apply(self.config.cloudwatch)
+        await self._apply_rules(self.config, rule_groups)
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.time())
         loop = asyncio.get_running_loop()
@@ -89,7 +102,8 @@ class App:
         async with self._reload_lock:
             try:
                 new = load_config(self.config_path) if self.config_path else load_default_config()
-            except ConfigError as exc:
+                rule_groups = load_rule_files(new.rule_files)
+            except (ConfigError, RuleFileError) as exc:
                 self.metrics.config_reload_ok.set(0)
                 self.metrics.config_reloads.labels("failure").inc()
                 for issue in exc.issues:
@@ -104,6 +118,7 @@ class App:
             await self.scrape.apply(new.scrape_configs)
             await self.probes.apply(new.probes)
             await self.cloudwatch.apply(new.cloudwatch)
+            await self._apply_rules(new, rule_groups)
             self.config = new
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(self.clock.time())
@@ -112,6 +127,7 @@ class App:
             return None
 
     async def stop(self) -> None:
+        await self.rules.stop()  # alert state is saved at every evaluation: nothing to flush
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -125,6 +141,9 @@ class App:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.state_store is not None:
+            self.state_store.close()
+            self.state_store = self.rules.state = None
         self.log.info("alertd stopped")
 
     async def serve(self) -> int:
@@ -140,6 +159,10 @@ class App:
             except OSError as exc:  # most often: the listen address is taken
                 self.log.error("cannot start", listen=self.listen, error=str(exc))
                 return 1
+            except RuleFileError as exc:
+                for issue in exc.issues:
+                    self.log.error("cannot start: invalid rule file", error=issue)
+                return 1
             await stopping.wait()
             self.log.info("stopping")
         finally:
@@ -150,6 +173,19 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         return 0
+
+    async def _apply_rules(self, config: Config, groups: list[GroupSpec]) -> None:
+        g = config.global_
+        settings = RuleSettings(
+            evaluation_interval=g.evaluation_interval,
+            external_labels=dict(g.external_labels),
+            external_url=g.external_url or config.web.external_url or f"http://{socket.gethostname()}:{split_listen(self.listen)[1]}",
+            after_scrape=config.rule_evaluation.after_scrape,
+            after_scrape_groups=config.rule_evaluation.after_scrape_groups(),
+        )
+        await self.rules.apply(groups, settings)
+        # Keep what the rules read, even when storage.retention is shorter.
+        self.store.retention = max(config.storage.retention, self.rules.retention_needed())
 
     async def _start_demo(self, config: Config) -> None:
         if config.demo_exporter is None:

@@ -6,9 +6,10 @@ from typing import Protocol
 
 from aiohttp import web
 
-from daemon.api import lifecycle, prom, query
+from daemon.api import lifecycle, prom, query, rules
 from daemon.clock import Clock
 from daemon.metrics import DaemonMetrics
+from daemon.rules.manager import RuleManager
 from daemon.scrape.manager import ScrapeManager
 from daemon.tsdb import Store
 
@@ -22,6 +23,7 @@ class Daemon(Protocol):
     clock: Clock
     scrape: ScrapeManager
     metrics: DaemonMetrics
+    rules: RuleManager
 
     def is_ready(self) -> bool: ...
 
@@ -44,4 +46,6 @@ def build(daemon: Daemon) -> web.Application:
         app.router.add_route(method, "/api/v1/query", query.query)
         app.router.add_route(method, "/api/v1/query_range", query.query_range)
     app.router.add_get("/api/v1/label/{name}/values", prom.label_values)
+    app.router.add_get("/api/v1/rules", rules.rules)
+    app.router.add_get("/api/v1/alerts", rules.alerts)
     return app

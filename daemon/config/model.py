@@ -147,6 +147,27 @@ class DemoExporterConfig(Section):
     series: Annotated[int, Field(ge=1)] = 200
 
 
+class RuleGroupEvaluation(Section):
+    """``rule_evaluation.groups.<name>``: per-group overrides of ``rule_evaluation``."""
+
+    after_scrape: bool | None = None
+
+
+class RuleEvaluationConfig(Section):
+    """``rule_evaluation``: when rule groups are evaluated besides their interval.
+
+    ``after_scrape`` evaluates groups shortly after scrapes land new samples; ``groups`` overrides
+    it per rule group name (rule files stay as promtool accepts them).
+    """
+
+    after_scrape: bool = False
+    groups: dict[str, RuleGroupEvaluation] = Field(default_factory=dict)
+
+    def after_scrape_groups(self) -> dict[str, bool]:
+        """The per-group overrides that are set, by group name."""
+        return {name: g.after_scrape for name, g in self.groups.items() if g.after_scrape is not None}
+
+
 class Config(Section):
     """The config file. ``source`` is the file it came from, or ``<default>``."""
 
@@ -162,6 +183,7 @@ class Config(Section):
     demo_exporter: DemoExporterConfig | None = None
     cloudwatch: CloudWatchConfig | None = None
     probes: ProbeConfigs = ()
+    rule_evaluation: RuleEvaluationConfig = Field(default_factory=RuleEvaluationConfig)
 
     _source: str = PrivateAttr(default=DEFAULT_SOURCE)
 

@@ -330,6 +330,8 @@ class RuleGroup:
     def stale_series(self, keep: set[Labels]) -> None:
         """Mark every series this group wrote as stale, except ``keep`` (a group removed or replaced)."""
         t_ms = int(round(self.clock.time() * 1000))
+        if self._last_ts > -math.inf:  # never at or before the last samples written
+            t_ms = max(t_ms, int(round((self._last_ts - self.query_offset) * 1000)) + 1)
         for written in self.previous_series:
             for labels in written - keep:
                 found, _ = self.store.series(labels)

@@ -17,7 +17,7 @@ Resuming after a restart (``resume``):
 - Samples live in memory, so after a start a rule's query sees too little data until its
   window has refilled. Until then (the rule's longest range, offsets and subqueries included,
   plus one group interval) a restored alert whose result is absent is **held** as it was:
-  neither resolved nor deleted, its ``for`` timer paused. After that, an alert whose condition
+  neither resolved, deleted nor fired. After that, an alert whose condition
   cleared while the daemon was down resolves (once) or, if pending, is deleted.
 """
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -48,6 +48,8 @@ class ScrapeManager:
         self._errors: dict[ScrapeLoop, str] = {}
         self._waiting_first: set[ScrapeLoop] | None = None
         self.ready = asyncio.Event()
+        # Called after every scrape that stored samples (a failed one stores up=0 and stale markers).
+        self.on_samples: Callable[[], None] | None = None
 
     def loops(self) -> dict[str, list[ScrapeLoop]]:
         """The running loops by job name."""
@@ -168,6 +170,8 @@ class ScrapeManager:
         if self._waiting_first and loop in self._waiting_first:
             self._waiting_first.discard(loop)
             self._check_ready()
+        if self.on_samples is not None:
+            self.on_samples()
 
 
 def _groups(config: ScrapeConfig, discoveries: Sequence[FileDiscovery]) -> list[TargetGroup]:
