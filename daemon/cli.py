@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     check_rules = checks.add_parser("rules", help="validate rule files as promtool check rules does")
     check_rules.add_argument("files", metavar="FILE", nargs="+")
     check_rules.set_defaults(command=_check_rules)
+
+    test = commands.add_parser("test", help="run unit tests")
+    tests = test.add_subparsers(title="what", metavar="WHAT", required=True)
+    test_rules = tests.add_parser("rules", help="run rule unit tests (promtool's test file format)")
+    test_rules.add_argument("files", metavar="FILE", nargs="+")
+    test_rules.set_defaults(command=_test_rules)
     return parser
 
 
@@ -99,6 +105,15 @@ def _check_rules(args: argparse.Namespace) -> int:
     from daemon.rules.spec import check_rule_files
 
     return check_rule_files(args.files, sys.stdout, sys.stderr)
+
+
+def _test_rules(args: argparse.Namespace) -> int:
+    from daemon import logging
+    from daemon.rules.unittest import run_test_files
+
+    # The report already names every rule that failed to evaluate, as promtool's does.
+    logging.configure("console", "error", stream=sys.stderr)
+    return run_test_files(args.files, sys.stdout, sys.stderr)
 
 
 def _query(args: argparse.Namespace) -> int:
