@@ -204,3 +204,34 @@ def test_check_rules_agrees_with_promtool(name: str, capsys: pytest.CaptureFixtu
     assert code == promtool.returncode
     assert captured.out == promtool.stdout
     assert _messages(captured.err) == _messages(promtool.stderr)
+
+
+def test_readme_error_lines_are_what_check_rules_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules" / "api.yml"
+    rules.parent.mkdir()
+    rules.write_text(
+        "groups:\n"
+        "  - name: api\n"
+        "    rules:\n"
+        "      - alert: InstanceDown\n"
+        "        expr: up == 0\n"
+        "        for: 3m\n"
+        "      - alert: HighErrorRate\n"
+        "        expr: sum(rate(errors_total[5m])\n"
+        "        for: 10m\n"
+        "        annotations:\n"
+        "          description: errors\n"
+        '          summary: "{{ $value | humanise }}"\n'
+        "      - alert: Other\n"
+        "        expr: up\n"
+        "        fro: 5m\n"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert main(["check", "rules", "rules/api.yml"]) == 1
+    printed = capsys.readouterr().err.splitlines()[1:]
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Rules tooling") :]
+    shown = re.search(r"```text\n(.*?)```", section, flags=re.S)
+    assert shown is not None
+    assert shown.group(1).splitlines() == printed

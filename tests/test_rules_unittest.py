@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -313,3 +314,23 @@ def test_alert_test_without_alertname(tmp_path: Path) -> None:
     assert runner.run_test_file(str(path)) == [
         "an item under alert_rule_test misses required attribute alertname at eval_time 2m (in TestGroup g)"
     ]
+
+
+def test_readme_example_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = pytest.importorskip("daemon.rules.unittest", reason="the rule engine is not there yet")
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Rules tooling") :]
+    section = section[: section.index("\n## ", 1)]
+    files = {}
+    for block in re.findall(r"```yml\n(.*?)```", section, flags=re.S):
+        name = block.splitlines()[0].removeprefix("# ")
+        files[name] = block
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(block)
+    assert set(files) == {"rules/api.yml", "rules/api.test.yml"}
+    monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    assert runner.run_test_files(["rules/api.test.yml"], out, err) == 0, err.getvalue()
+    if PROMTOOL is not None:
+        promtool = subprocess.run([PROMTOOL, "test", "rules", "rules/api.test.yml"], cwd=tmp_path, capture_output=True)
+        assert promtool.returncode == 0
