@@ -115,24 +115,29 @@ def test_label_templates_are_checked_for_alerting_rules_only() -> None:
     ]
 
 
+_GROUP = "groups:\n- name: g\n"
+_ALERT = _GROUP + "  rules:\n  - alert: A\n    expr: up\n"
+
+
 @pytest.mark.parametrize(
     ("text", "issue"),
     [
-        ("groups:\n- name: g\n  evaluation_interval: 1m\n", "r.yml:3: field evaluation_interval not found in type rulefmt.RuleGroup"),
-        ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    fro: 5m\n", "r.yml:6: field fro not found in type rulefmt.RuleNode"),
+        (_GROUP + "  evaluation_interval: 1m\n", "r.yml:3: field evaluation_interval not found in type rulefmt.RuleGroup"),
+        (_ALERT + "    fro: 5m\n", "r.yml:6: field fro not found in type rulefmt.RuleNode"),
         ("grups: []\n", "r.yml:1: field grups not found in type rulefmt.RuleGroups"),
-        ("groups:\n- name: g\n  interval: 5x\n", 'r.yml:3: interval: not a valid duration string: "5x"'),
-        ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    for: -1m\n", 'r.yml:6: for: not a valid duration string: "-1m"'),
-        ("groups:\n- name: g\n  limit: many\n", "r.yml:3: cannot unmarshal !!str `many` into int (limit)"),
-        ("groups:\n- name: g\n  rules:\n  - alert: A\n", "r.yml:4: group \"g\", rule 1, \"A\": field 'expr' must be set in rule"),
-        ("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    keep_firing_for: 1m\n",
-         "r.yml:6: group \"g\", rule 1, \"r\": invalid field 'keep_firing_for' in recording rule"),
-        ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations: {'a-b': x}\n",
-         'r.yml:6: group "g", rule 1, "A": invalid annotation name: a-b'),
-        ("groups:\n- name: g\n  labels: {'a-b': x}\n", 'r.yml:3: group "g": invalid label name: a-b'),
+        (_GROUP + "  interval: 5x\n", 'r.yml:3: interval: not a valid duration string: "5x"'),
+        (_ALERT + "    for: -1m\n", 'r.yml:6: for: not a valid duration string: "-1m"'),
+        (_GROUP + "  limit: many\n", "r.yml:3: cannot unmarshal !!str `many` into int (limit)"),
+        (_GROUP + "  rules:\n  - alert: A\n", "r.yml:4: group \"g\", rule 1, \"A\": field 'expr' must be set in rule"),
+        (
+            _GROUP + "  rules:\n  - record: r\n    expr: up\n    keep_firing_for: 1m\n",
+            "r.yml:6: group \"g\", rule 1, \"r\": invalid field 'keep_firing_for' in recording rule",
+        ),
+        (_ALERT + "    annotations: {'a-b': x}\n", 'r.yml:6: group "g", rule 1, "A": invalid annotation name: a-b'),
+        (_GROUP + "  labels: {'a-b': x}\n", 'r.yml:3: group "g": invalid label name: a-b'),
         ("groups: {}\n", "r.yml:1: cannot unmarshal !!map into []rulefmt.RuleGroup"),
-        ("groups:\n- name: g\n  rules:\n  - alert: [A]\n    expr: up\n", "r.yml:4: cannot unmarshal !!seq into string (alert)"),
-        ("groups:\n- name: g\n  name: h\n", "r.yml:3: groups.0.name: duplicate key (first at line 2)"),
+        (_GROUP + "  rules:\n  - alert: [A]\n    expr: up\n", "r.yml:4: cannot unmarshal !!seq into string (alert)"),
+        (_GROUP + "  name: h\n", "r.yml:3: groups.0.name: duplicate key (first at line 2)"),
     ],
 )
 def test_single_errors(text: str, issue: str) -> None:
@@ -148,7 +153,7 @@ def test_empty_file_and_group_settings() -> None:
     assert parse_rule_file("", "e.yml") == []
     assert parse_rule_file("groups: []\n", "e.yml") == []
     [group] = parse_rule_file(
-        "groups:\n- name: g\n  interval: 1m\n  limit: 5\n  query_offset: 30s\n  labels: {team: db}\n  rules: []\n", "e.yml"
+        _GROUP + "  interval: 1m\n  limit: 5\n  query_offset: 30s\n  labels: {team: db}\n  rules: []\n", "e.yml"
     )
     assert group == GroupSpec(
         name="g", file="e.yml", interval=60.0, limit=5, query_offset=30.0, labels=FrozenMap({"team": "db"}), line=2

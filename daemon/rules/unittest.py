@@ -125,7 +125,9 @@ def _rule_files(path: str, test_file: UnitTestFile, warn: TextIO | None) -> list
     return files
 
 
-def run_test_group(test_group: TestGroup, groups: Sequence[GroupSpec], evaluation_interval: float, path: str) -> list[str]:
+def run_test_group(
+    test_group: TestGroup, groups: Sequence[GroupSpec], evaluation_interval: float, path: str
+) -> list[str]:
     """The failures of one test group, given the rule groups in evaluation order."""
     step_ms = _ms(evaluation_interval)
     max_ms = _ms(test_group.max_eval_time())

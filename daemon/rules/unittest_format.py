@@ -378,7 +378,10 @@ def _yaml_float(text: str) -> float | None:
 
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _VALUE = rf"[-+]?(?:{_NUMBER}|[iI][nN][fF]|[nN][aA][nN])|stale"
-_ITEM = re.compile(rf"(?P<blank>_)(?:x(?P<blanks>[0-9]+))?|(?P<value>{_VALUE})(?:(?P<step>[-+]{_NUMBER})?x(?P<times>[0-9]+))?")
+_ITEM = re.compile(
+    rf"(?P<blank>_)(?:x(?P<blanks>[0-9]+))?"
+    rf"|(?P<value>{_VALUE})(?:(?P<step>[-+]{_NUMBER})?x(?P<times>[0-9]+))?"
+)
 
 
 def expand_values(text: str) -> list[float | None]:
