@@ -1,0 +1,1 @@
+"""Notifications: the integrations that deliver them (Slack, email, PagerDuty, webhook, console) and their message formats."""
