@@ -1,0 +1,1 @@
+"""Alert dispatch: the route tree and matchers, time intervals, aggregation groups, inhibition and silences."""
