@@ -31,6 +31,7 @@ from daemon.rules.group import GroupObserver, Rule, RuleGroup
 from daemon.rules.persist import ALERT_KIND, GROUP_KIND, by_rule, resume, rule_key
 from daemon.rules.recording import RecordingRule
 from daemon.rules.sink import AlertSink
+from daemon.rules.spec import RuleFileError
 from daemon.store import StateStore
 from daemon.tsdb import Store
 
@@ -179,8 +180,8 @@ class RuleManager:
         return [a for g in self._groups.values() for r in g.rules if isinstance(r, AlertingRule) for a in r.alerts()]
 
     def build(self, specs: Sequence[Any], settings: RuleSettings) -> list[RuleGroup]:
-        """Groups for ``specs`` (not started, without state); raises ``ValueError`` for an expression the
-        engine refuses (the rule file loader has already checked the syntax)."""
+        """Groups for ``specs`` (not started, without state); raises ``RuleFileError`` for an expression
+        the engine refuses (the rule file loader has already checked the syntax)."""
         context = AlertContext(dict(settings.external_labels), settings.external_url)
         groups = []
         for spec in specs:
@@ -190,7 +191,10 @@ class RuleManager:
             seen: dict[tuple[str, str], int] = {}
             group_key = f"{spec.file};{spec.name}"
             for rule_spec in spec.rules:
-                query = self.engine.compile(rule_spec.expr)
+                try:
+                    query = self.engine.compile(rule_spec.expr)
+                except Exception as exc:  # the loader parsed it; the engine may still refuse it
+                    raise RuleFileError([f"{spec.file}:{rule_spec.line}: {exc}"]) from None
                 rule: Rule
                 if hasattr(rule_spec, "alert"):
                     rule = AlertingRule(rule_spec, query, group_labels=group_labels, context=context)
