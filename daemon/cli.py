@@ -50,6 +50,27 @@ def _parser() -> argparse.ArgumentParser:
     check_rules.add_argument("files", metavar="FILE", nargs="+")
     check_rules.set_defaults(command=_check_rules)
 
+    config = commands.add_parser("config", help="inspect the alerting config")
+    config_what = config.add_subparsers(title="what", metavar="WHAT", required=True)
+    routes = config_what.add_parser("routes", help="the route tree")
+    routes_what = routes.add_subparsers(title="what", metavar="WHAT", required=True)
+    routes_test = routes_what.add_parser(
+        "test", help="print the receivers an alert with these labels is routed to (as amtool config routes test)"
+    )
+    routes_test.add_argument(
+        "--config", "--config.file", dest="config", metavar="FILE", help="config file (default: the embedded demo config)"
+    )
+    routes_test.add_argument("--tree", action="store_true", help="print the matching routes tree first")
+    routes_test.add_argument(
+        "--verify.receivers",
+        dest="verify_receivers",
+        metavar="R1,R2",
+        default="",
+        help="exit 1 unless the receivers are exactly these, in this order",
+    )
+    routes_test.add_argument("labels", metavar="LABEL=VALUE", nargs="*", help="the alert's labels")
+    routes_test.set_defaults(command=_config_routes_test)
+
     test = commands.add_parser("test", help="run unit tests")
     tests = test.add_subparsers(title="what", metavar="WHAT", required=True)
     test_rules = tests.add_parser("rules", help="run rule unit tests (promtool's test file format)")
@@ -98,6 +119,43 @@ def _check_config(args: argparse.Namespace) -> int:
             print(issue)
         return 1
     print(summarize(config))
+    return 0
+
+
+def _config_routes_test(args: argparse.Namespace) -> int:
+    from daemon.config import ConfigError, load_config, load_default_config
+    from daemon.dispatch.matchers import MatcherError, MatchType, parse_matcher
+    from daemon.dispatch.route import Route, matching_tree
+
+    try:
+        config = load_config(args.config) if args.config else load_default_config()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    if config.route is None:
+        print("alertd: error: no route provided in config", file=sys.stderr)
+        return 1
+    labels: dict[str, str] = {}
+    for text in args.labels:
+        try:
+            matcher = parse_matcher(text)
+        except MatcherError as exc:
+            print(f"alertd: error: Failed to parse labels: {exc}", file=sys.stderr)
+            return 1
+        if matcher.type is not MatchType.EQUAL:
+            print("alertd: error: Failed to parse labels: labels must be specified as key=value pairs", file=sys.stderr)
+            return 1
+        labels[matcher.name] = matcher.value
+    root = Route.build(config.route)
+    if args.tree:
+        # amtool ends the tree with two blank lines.
+        sys.stdout.write("Matching routes:\n" + matching_tree(root, labels) + "\n\n")
+    receivers = ",".join(route.receiver for route in root.match(labels))
+    print(receivers)
+    if args.verify_receivers and args.verify_receivers != receivers:
+        print("WARNING: Expected receivers did not match resolved receivers.")
+        return 1
     return 0
 
 

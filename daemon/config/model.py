@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from daemon.config.alerting import InhibitRuleConfig, RouteConfig, TimeIntervalConfig, reference_errors
 from daemon.config.cloudwatch import CloudWatchConfig
 from daemon.config.duration import Duration
 from daemon.config.probes import ProbeConfigs
+from daemon.config.receivers import ReceiverConfig
 from daemon.config.scrape import (
     DEFAULT_SCRAPE_INTERVAL,
     DEFAULT_SCRAPE_TIMEOUT,
@@ -184,6 +186,12 @@ class Config(Section):
     cloudwatch: CloudWatchConfig | None = None
     probes: ProbeConfigs = ()
     rule_evaluation: RuleEvaluationConfig = Field(default_factory=RuleEvaluationConfig)
+    route: RouteConfig | None = None
+    receivers: tuple[ReceiverConfig, ...] = ()
+    inhibit_rules: tuple[InhibitRuleConfig, ...] = ()
+    time_intervals: tuple[TimeIntervalConfig, ...] = ()
+    mute_time_intervals: tuple[TimeIntervalConfig, ...] = ()
+    """The legacy name of ``time_intervals`` (Alertmanager reads both)."""
 
     _source: str = PrivateAttr(default=DEFAULT_SOURCE)
 
@@ -206,6 +214,15 @@ class Config(Section):
     @classmethod
     def _rule_globs(cls, patterns: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         return tuple(join_dir(base_dir(info.context), pattern) for pattern in patterns)
+
+    @model_validator(mode="after")
+    def _alerting_references(self) -> Config:
+        # Routes name receivers and time intervals defined in other sections.
+        names = [receiver.name for receiver in self.receivers]
+        errors = reference_errors(self.route, names, self.time_intervals, self.mute_time_intervals)
+        if errors:
+            raise ValidationError.from_exception_data(Config.__name__, errors)
+        return self
 
     @model_validator(mode="wrap")
     @classmethod
