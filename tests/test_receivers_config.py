@@ -183,3 +183,27 @@ def test_email_subject_header_is_the_subject() -> None:
     )
     mail = r.email_configs[0]
     assert mail.subject == "[{severity}] x" and mail.headers == {"X-Team": "{team}"}
+
+
+def test_readme_receivers_examples_load(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Receivers\n") : readme.index("\n## ", readme.index("## Receivers\n") + 1)]
+    examples = re.findall(r"```yaml receivers\n(.*?)```", section, flags=re.S)
+    assert examples
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "pagerduty").write_text("R0UTING\n")
+    import yaml
+
+    env = {"SMTP_PASSWORD": "pw", "SLACK_BOT_TOKEN": "xoxb-1"}
+    for example in examples:
+        data = yaml.safe_load(example)
+        loaded = receivers(data["receivers"], data.get("global"), env=env, base_dir=str(tmp_path))
+        assert [r.name for r in loaded] == ["p0", "p1", "p2", "audit"]
+        p0 = loaded[0]
+        assert p0.slack_configs[0].update_message and p0.slack_configs[0].mention == "@here"
+        assert p0.email_configs[0].auth_password == Secret("pw") and p0.pagerduty_configs[0].routing_key == Secret("R0UTING")
+    # The Slack format shown is the default, verbatim.
+    shown = re.search(r"```\n(🚨.*?)```", section, flags=re.S)
+    assert shown is not None and shown.group(1).rstrip("\n") == SPEC_SLACK_TEXT
