@@ -72,6 +72,7 @@ class App:
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         rule_groups = load_rule_files(self.config.rule_files)  # RuleFileError: refuse to start
+        self.rules.build(rule_groups, self.rules.settings)
         self.state_store = self.rules.state = open_state_store(self.data_dir)
         self._runner = web.AppRunner(server.build(self), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -103,6 +104,7 @@ class App:
             try:
                 new = load_config(self.config_path) if self.config_path else load_default_config()
                 rule_groups = load_rule_files(new.rule_files)
+                self.rules.build(rule_groups, self.rules.settings)  # the engine's own checks, before anything changes
             except (ConfigError, RuleFileError) as exc:
                 self.metrics.config_reload_ok.set(0)
                 self.metrics.config_reloads.labels("failure").inc()
