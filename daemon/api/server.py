@@ -6,7 +6,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from daemon.api import lifecycle, prom, query, rules
+from daemon.api import alertmanager, lifecycle, prom, query, rules
 from daemon.clock import Clock
 from daemon.metrics import DaemonMetrics
 from daemon.rules.manager import RuleManager
@@ -48,4 +48,5 @@ def build(daemon: Daemon) -> web.Application:
     app.router.add_get("/api/v1/label/{name}/values", prom.label_values)
     app.router.add_get("/api/v1/rules", rules.rules)
     app.router.add_get("/api/v1/alerts", rules.alerts)
+    alertmanager.add_routes(app)
     return app
