@@ -58,6 +58,8 @@ def test_one_matcher(text: str, name: str, type: MatchType, value: str) -> None:
         ('a=b"', 'matcher value contains unescaped double quote: b"'),
         ('a="b"c"', 'matcher value contains unescaped double quote: "b"c"'),
         ('a=~"("', "error parsing regexp: missing closing ): `^(?:()$`"),
+        # Bytes that are not UTF-8, as Python decodes them from the command line.
+        (b"a=\xff".decode("utf-8", "surrogateescape"), "matcher value not valid UTF-8: \udcff"),
     ],
 )
 def test_bad_matcher(text: str, message: str) -> None:
@@ -121,6 +123,12 @@ def test_regexes_are_anchored_and_dot_stops_at_newlines() -> None:
 def test_regex_flags_as_in_re2() -> None:
     assert parse_matcher('cluster=~"(?i)PROD.*"').matches({"cluster": "production"})
     assert parse_matcher('a=~"[[:digit:]]+"').matches({"a": "123"})
+
+
+def test_direct_construction_compiles_the_regex() -> None:
+    assert Matcher("a", MatchType.NOT_REGEXP, "x|y").matches({"a": "z"})
+    with pytest.raises(MatcherError):
+        Matcher("a", MatchType.REGEXP, "(")
 
 
 def test_matches_all_on_labels_and_dicts() -> None:

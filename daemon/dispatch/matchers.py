@@ -45,27 +45,34 @@ _MATCHER = re.compile(rf"{_SPACE}*([a-zA-Z_:][a-zA-Z0-9_:]*){_SPACE}*(=~|=|!=|!~
 
 
 class LabelSource(Protocol):
-    """Anything with ``get(name, default)``: a ``Labels``, a ``dict``, a frozen mapping."""
+    """A label set: a ``Labels``, a ``dict``, a frozen mapping."""
 
     def get(self, name: str, default: str = ..., /) -> str: ...  # pragma: no cover
+
+    def items(self) -> Iterable[tuple[str, str]]: ...  # pragma: no cover
 
 
 @dataclass(frozen=True)
 class Matcher:
-    """One condition on one label; a missing label is the empty string, as in Alertmanager."""
+    """One condition on one label; a missing label is the empty string, as in Alertmanager.
+
+    A regex that RE2 would refuse raises ``MatcherError`` (Go's message) at construction.
+    """
 
     name: str
     type: MatchType
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False, hash=False)
+    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.type in (MatchType.REGEXP, MatchType.NOT_REGEXP):
+            # Frozen: the compiled pattern is set once, here.
+            object.__setattr__(self, "_regex", compile_anchored(self.value))
 
     @classmethod
     def of(cls, name: str, type: MatchType, value: str) -> Matcher:
-        """A matcher; a regex that RE2 would refuse raises ``MatcherError`` with Go's message."""
-        regex = None
-        if type in (MatchType.REGEXP, MatchType.NOT_REGEXP):
-            regex = compile_anchored(value)
-        return cls(name, type, value, regex)
+        """The same as ``Matcher(name, type, value)``."""
+        return cls(name, type, value)
 
     def matches_value(self, value: str) -> bool:
         """Whether a label value (``""`` when absent) satisfies this matcher."""
