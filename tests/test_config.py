@@ -574,3 +574,27 @@ def test_yaml_error_does_not_echo_the_line() -> None:
 def test_secret_wrong_type_does_not_echo() -> None:
     issues = issues_of("scrape_configs:\n  - job_name: a\n    bearer_token: [secret-in-a-list]\n")
     assert issues == ["alertd.yml:3: scrape_configs.0.bearer_token: must be a string"]
+
+
+def test_alertmanager_global_keys_load_and_receivers_inherit_them() -> None:
+    config = parse_config(
+        """
+global:
+  scrape_interval: 15s
+  smtp_smarthost: smtp.example.com:587
+  smtp_from: alertd@example.com
+  slack_api_url: https://hooks.slack.com/services/T/B/X
+  resolve_timeout: 2m
+route: {receiver: team}
+receivers:
+  - name: team
+    email_configs: [{to: "a@example.com"}]
+    slack_configs: [{channel: "#alerts"}]
+""",
+        "alertd.yml",
+    )
+    assert config.global_.resolve_timeout == 120.0
+    (team,) = config.receivers
+    assert team.email_configs[0].smarthost == "smtp.example.com:587"
+    assert team.slack_configs[0].api_url is not None
+    assert team.slack_configs[0].api_url.reveal() == "https://hooks.slack.com/services/T/B/X"

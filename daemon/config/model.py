@@ -15,7 +15,7 @@ from daemon.config.alerting import InhibitRuleConfig, RouteConfig, TimeIntervalC
 from daemon.config.cloudwatch import CloudWatchConfig
 from daemon.config.duration import Duration
 from daemon.config.probes import ProbeConfigs
-from daemon.config.receivers import ReceiverConfig
+from daemon.config.receivers import AlertingGlobal, ReceiverConfig, alerting_global, with_global_defaults
 from daemon.config.scrape import (
     DEFAULT_SCRAPE_INTERVAL,
     DEFAULT_SCRAPE_TIMEOUT,
@@ -54,10 +54,13 @@ ListenAddress = Annotated[str, AfterValidator(check_listen_address)]
 ExternalURL = Annotated[str, AfterValidator(check_external_url)]
 
 
-class GlobalConfig(Section):
-    """``global``: defaults for every job, and labels added to alerts sent outside."""
+class GlobalConfig(AlertingGlobal):
+    """``global``: defaults for every job and every receiver, and labels added to alerts sent outside.
 
-    unsupported = frozenset(
+    It takes the keys of both prometheus.yml's and alertmanager.yml's ``global`` sections.
+    """
+
+    unsupported = AlertingGlobal.unsupported | frozenset(
         {
             "query_log_file",
             "scrape_failure_log_file",
@@ -243,12 +246,14 @@ class Config(Section):
 
 
 def _with_global_defaults(data: dict[str, Any], context: Any) -> dict[str, Any]:
-    # Jobs take unset settings from `global`; a broken `global` is reported on its own, and
-    # the jobs are then checked against the built-in defaults.
+    # Jobs and receivers take unset settings from `global`; a broken `global` is reported on its
+    # own, and the jobs are then checked against the built-in defaults.
     try:
         glob = GlobalConfig.model_validate(data.get("global") or {}, context=context)
     except ValidationError:
         glob = GlobalConfig()
+    if "receivers" in data:
+        data = {**data, "receivers": with_global_defaults(data["receivers"], alerting_global(data.get("global"), context))}
     jobs = data.get("scrape_configs")
     if not isinstance(jobs, list):
         return data
