@@ -6,18 +6,22 @@ import asyncio
 import contextlib
 import signal
 import socket
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
+import aiohttp
+import httpx
 import structlog
 from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily
 
 from daemon.api import server
 from daemon.clock import Clock, SystemClock
+from daemon.cloudwatch import CloudWatchSource
 from daemon.config import Config, ConfigError, load_config, load_default_config
 from daemon.metrics import DaemonMetrics
-from daemon.cloudwatch import CloudWatchSource
+from daemon.notify.notification import Integration, build_integrations, close_integrations
+from daemon.notify.pipeline import Notifier
 from daemon.probe.manager import ProbeManager
 from daemon.rules.manager import RuleManager, RuleSettings
 from daemon.rules.sink import AlertQueue
@@ -59,6 +63,11 @@ class App:
         self.rules = RuleManager(self.store, self.clock, registry=self.metrics.registry, sink=self.alerts)
         self.scrape.on_samples = self.rules.samples_landed
         self.state_store: StateStore | None = None
+        # The notification side: built at start, when there is a state store and an event loop.
+        self.notifier: Notifier | None = None
+        self._integrations: dict[str, list[Integration]] = {}
+        self._http: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self.log = structlog.get_logger().bind(component="app")
         self._runner: web.AppRunner | None = None
         self._demo: ExporterServer | None = None
@@ -83,10 +92,13 @@ class App:
         await self.probes.apply(self.config.probes)
         await self.cloudwatch.apply(self.config.cloudwatch)
         await self._apply_rules(self.config, rule_groups)
+        await self._start_notifier()
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.time())
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._gc()), loop.create_task(self._watch_lag())]
+        assert self.notifier is not None
+        self._tasks.append(loop.create_task(self.notifier.consume(self.alerts), name="notifier"))
         self.log.info(
             "alertd started",
             listen=self.listen,
@@ -121,6 +133,10 @@ class App:
             await self.probes.apply(new.probes)
             await self.cloudwatch.apply(new.cloudwatch)
             await self._apply_rules(new, rule_groups)
+            if self.notifier is not None:
+                old, self._integrations = self._integrations, self._build_integrations(new)
+                await self.notifier.reload(new, self._integrations)
+                await _close_all(old)
             self.config = new
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(self.clock.time())
@@ -130,6 +146,17 @@ class App:
 
     async def stop(self) -> None:
         await self.rules.stop()  # alert state is saved at every evaluation: nothing to flush
+        if self.notifier is not None:
+            await self.notifier.stop()
+            self.notifier = None
+        await _close_all(self._integrations)
+        self._integrations = {}
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -176,12 +203,41 @@ class App:
                 loop.remove_signal_handler(sig)
         return 0
 
+    def external_url(self, config: Config) -> str:
+        """Where people reach this alertd: generator URLs in alerts and links in notifications."""
+        port = split_listen(self.listen)[1]
+        return config.global_.external_url or config.web.external_url or f"http://{socket.gethostname()}:{port}"
+
+    async def _start_notifier(self) -> None:
+        assert self.state_store is not None
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        self._session = aiohttp.ClientSession()
+        self._integrations = self._build_integrations(self.config)
+        self.notifier = Notifier(
+            self.config,
+            self.state_store,
+            self.clock,
+            self.metrics.registry,
+            self._integrations,
+            external_url=self.external_url(self.config),
+        )
+        await self.notifier.start()
+
+    def _build_integrations(self, config: Config) -> dict[str, list[Integration]]:
+        assert self._http is not None
+        return {
+            receiver.name: build_integrations(
+                receiver, http=self._http, aiohttp_session=self._session, clock=self.clock, store=self.state_store
+            )
+            for receiver in config.receivers
+        }
+
     async def _apply_rules(self, config: Config, groups: list[GroupSpec]) -> None:
         g = config.global_
         settings = RuleSettings(
             evaluation_interval=g.evaluation_interval,
             external_labels=dict(g.external_labels),
-            external_url=g.external_url or config.web.external_url or f"http://{socket.gethostname()}:{split_listen(self.listen)[1]}",
+            external_url=self.external_url(config),
             after_scrape=config.rule_evaluation.after_scrape,
             after_scrape_groups=config.rule_evaluation.after_scrape_groups(),
         )
@@ -223,6 +279,11 @@ class App:
         for job, loops in sorted(self.scrape.loops().items()):
             targets.add_metric([job], len(loops))
         yield targets
+
+
+async def _close_all(integrations: dict[str, list[Integration]]) -> None:
+    for receiver_integrations in integrations.values():
+        await close_integrations(receiver_integrations)
 
 
 def split_listen(listen: str) -> tuple[str, int]:

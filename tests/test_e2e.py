@@ -200,6 +200,8 @@ def test_default_config_runs_with_nothing_else(tmp_path: Path) -> None:
         )
         jobs = api(daemon, "/api/v1/label/job/values")["data"]
         assert {"alertd", "demo"} <= set(jobs)
+        # The demo rule fires in the first half of every minute and goes to the console receiver.
+        daemon.wait_for(lambda: "console: [firing] [info] DemoHalfMinute" in daemon.log(), 90, "a console notification")
     assert (tmp_path / "data").is_dir()
 
 

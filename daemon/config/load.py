@@ -74,8 +74,10 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
 
 def load_default_config() -> Config:
     """The embedded config ``alertd run`` uses when given none: itself plus the demo exporter."""
-    text = resources.files("daemon.config").joinpath(DEFAULT_CONFIG_RESOURCE).read_text(encoding="utf-8")
-    return parse_config(text, DEFAULT_SOURCE)
+    folder = resources.files("daemon.config")
+    text = folder.joinpath(DEFAULT_CONFIG_RESOURCE).read_text(encoding="utf-8")
+    # Its rule file sits beside it in the package.
+    return parse_config(text, DEFAULT_SOURCE, base_dir=str(folder))
 
 
 def issues_from(exc: ValidationError, document: YamlDocument, root: type[BaseModel]) -> list[ConfigIssue]:
