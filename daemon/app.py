@@ -220,6 +220,7 @@ class App:
             self.metrics.registry,
             self._integrations,
             external_url=self.external_url(self.config),
+            evaluation_intervals=lambda: [group.interval for group in self.rules.groups()],
         )
         await self.notifier.start()
 

@@ -90,6 +90,8 @@ class RouteConfig(Section):
     group_wait: Duration | None = None
     group_interval: Duration | None = None
     repeat_interval: Duration | None = None
+    escalation: str | None = None
+    """alertd's addition: the escalation policy of this route's groups (inherited; ``none`` turns it off)."""
 
     @field_validator("group_by")
     @classmethod
@@ -135,6 +137,8 @@ class RouteConfig(Section):
             group_wait=parent.group_wait if self.group_wait is None else self.group_wait,
             group_interval=parent.group_interval if self.group_interval is None else self.group_interval,
             repeat_interval=parent.repeat_interval if self.repeat_interval is None else self.repeat_interval,
+            escalation=parent.escalation if self.escalation is None else ("" if self.escalation == "none" else self.escalation),
+            group_wait_set=parent.group_wait_set or self.group_wait is not None,
         )
 
     def walk(self, path: KeyPath = ()) -> Iterator[tuple[KeyPath, RouteConfig]]:

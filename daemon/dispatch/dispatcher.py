@@ -4,7 +4,9 @@ For every alert stored, each route it matches (``Route.match``) puts it in the g
 route keyed by the alert's ``group_by`` labels, creating the group if needed. A group flushes:
 
 - first ``group_wait`` after it was created, or at once if one of its alerts started more than
-  ``group_wait`` ago (a group re-created after a restart does not wait again);
+  ``group_wait`` ago (a group re-created after a restart does not wait again); when the route
+  does not set ``group_wait`` and the dispatcher has a ``Settle``, first ``settle.first`` after
+  it was created, then once more ``settle.catch_up`` after it was created (see ``Settle``);
 - then every ``group_interval``; whether a flush notifies (something new, something resolved,
   or ``repeat_interval`` passed) is the notification pipeline's decision (dedup stage);
 - after a flush whose notification succeeded, resolved alerts that were not updated meanwhile
@@ -44,6 +46,9 @@ class RouteNode(Protocol):
 
     @property
     def group_wait(self) -> float: ...
+
+    @property
+    def group_wait_set(self) -> bool: ...
 
     @property
     def group_interval(self) -> float: ...
@@ -90,6 +95,30 @@ class Flush:
         return tuple(a for a in self.alerts if a.resolved_at(self.now))
 
 
+@dataclass(frozen=True)
+class Settle:
+    """When a new group is flushed on a route that does not set ``group_wait``.
+
+    ``first``: after the group was created, the time the rest of the evaluation round that
+    created it takes to reach the dispatcher (the alerts of one rule group evaluation arrive
+    together; other groups evaluated at the same instant follow within this). ``catch_up``:
+    after the group was created, one more flush once every target that failed together with
+    the first one has been scraped and evaluated: scrapes are spread over one scrape interval
+    and evaluated at most one evaluation interval later, so ``scrape_interval +
+    evaluation_interval`` (``for_cadence``). The dedup stage keeps that flush silent when no
+    alert joined. After it, the group flushes every ``group_interval`` as usual.
+    """
+
+    first: float = 1.0
+    catch_up: float = 0.0
+
+    @classmethod
+    def for_cadence(cls, scrape_interval: float, evaluation_interval: float, first: float = 1.0) -> Settle:
+        """The settle times for targets scraped every ``scrape_interval`` and rules evaluated
+        every ``evaluation_interval`` (the longest of each in the config)."""
+        return cls(first=first, catch_up=max(first, scrape_interval + evaluation_interval))
+
+
 Notify = Callable[[Flush], Awaitable[bool]]
 """Sends a flush through the pipeline; True when every integration succeeded (or had nothing to do)."""
 
@@ -121,6 +150,8 @@ class AggregationGroup:
     has_flushed: bool = False
     next_flush: float = 0.0
     """The clock's ``monotonic()`` of the next flush."""
+    catch_up_at: float | None = None
+    """The clock's ``monotonic()`` of the settle catch-up flush, while it is still to come."""
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -148,6 +179,8 @@ class Dispatcher:
     ``start()`` subscribes to the store (alerts already there are dispatched first) and starts
     the maintenance loop; ``stop()`` cancels every group's timer and unsubscribes. ``timeout``
     maps a group interval to the time a flush may take (Alertmanager: at least 10 s).
+    ``settle``: how groups of routes without an explicit ``group_wait`` are flushed (None: after
+    the default ``group_wait``, as Alertmanager).
     """
 
     def __init__(
@@ -159,8 +192,10 @@ class Dispatcher:
         *,
         timeout: Callable[[float], float] = lambda interval: max(interval, MIN_TIMEOUT),
         maintenance_interval: float = MAINTENANCE_INTERVAL,
+        settle: Settle | None = None,
     ) -> None:
         self.route = route
+        self.settle = settle
         self._alerts = alerts
         self._notify = notify
         self._clock = clock
@@ -169,6 +204,8 @@ class Dispatcher:
         self._groups: dict[tuple[int, str], AggregationGroup] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self.on_flush: Callable[[AggregationGroup, Flush, bool], None] | None = None
+        """Called after every flush with the group, the flush and whether it succeeded (escalation)."""
 
     async def start(self) -> None:
         if self._unsubscribe is not None:
@@ -204,15 +241,24 @@ class Dispatcher:
         group = self._groups.get(slot)
         if group is None:
             group = AggregationGroup(route, group_labels, group_key)
-            group.next_flush = self._clock.monotonic() + route.group_wait
+            wait = self._first_wait(route)
+            group.next_flush = self._clock.monotonic() + wait
+            if wait != route.group_wait and self.settle is not None:
+                group.catch_up_at = self._clock.monotonic() + self.settle.catch_up
             self._groups[slot] = group
             group.task = asyncio.get_running_loop().create_task(self._run(group), name=f"group {group_key}")
             log.debug("group_created", group=group_key, receiver=route.receiver)
         group.alerts[alert.fingerprint] = alert
         # An alert that started long ago (a restart, a late sender) need not wait group_wait again.
-        if not group.has_flushed and alert.starts_at + route.group_wait < self._clock.time():
+        if not group.has_flushed and alert.starts_at + self._first_wait(route) < self._clock.time():
             group.next_flush = self._clock.monotonic()
             group.wake.set()
+
+    def _first_wait(self, route: RouteNode) -> float:
+        """How long a new group of ``route`` waits before its first flush."""
+        if self.settle is None or getattr(route, "group_wait_set", True):
+            return route.group_wait
+        return self.settle.first
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -224,6 +270,11 @@ class Dispatcher:
                 continue
             now = self._clock.time()
             group.next_flush = self._clock.monotonic() + group.route.group_interval
+            if group.catch_up_at is not None:
+                if group.catch_up_at > self._clock.monotonic():
+                    group.next_flush = min(group.next_flush, group.catch_up_at)
+                else:
+                    group.catch_up_at = None  # this is the catch-up flush
             group.has_flushed = True
             try:
                 await self._flush(group, now)
@@ -259,7 +310,13 @@ class Dispatcher:
             mute_time_intervals=tuple(group.route.mute_time_intervals),
             active_time_intervals=tuple(group.route.active_time_intervals),
         )
-        if not await self._notify(flush):
+        ok = await self._notify(flush)
+        if self.on_flush is not None:
+            try:
+                self.on_flush(group, flush, ok)
+            except Exception:
+                log.exception("on_flush_failed", group=group.key)
+        if not ok:
             return
         for alert in held:
             if not alert.resolved_at(now):

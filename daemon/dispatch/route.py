@@ -37,6 +37,11 @@ class RouteOptions:
     group_wait: float = DEFAULT_GROUP_WAIT
     group_interval: float = DEFAULT_GROUP_INTERVAL
     repeat_interval: float = DEFAULT_REPEAT_INTERVAL
+    escalation: str = ""
+    """The escalation policy of the route's groups ("" for none)."""
+    group_wait_set: bool = False
+    """Whether ``group_wait`` was set in the config, on this route or a parent (else the
+    dispatcher may flush a new group as soon as it has settled, see ``Settle``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,12 +97,20 @@ class Route:
         return self.options.group_wait
 
     @property
+    def group_wait_set(self) -> bool:
+        return self.options.group_wait_set
+
+    @property
     def group_interval(self) -> float:
         return self.options.group_interval
 
     @property
     def repeat_interval(self) -> float:
         return self.options.repeat_interval
+
+    @property
+    def escalation(self) -> str:
+        return self.options.escalation
 
     def key(self) -> str:
         """Alertmanager's route key: the matchers of every route from the root, joined by ``/``.

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from daemon.clock import Clock
 from daemon.dispatch.alert import Alert, received, validate
 from daemon.dispatch.alerts import AlertStore, Marker
-from daemon.dispatch.dispatcher import Dispatcher, Flush
+from daemon.dispatch.dispatcher import Dispatcher, Flush, Settle
 from daemon.dispatch.inhibit import InhibitRule, Inhibitor, Muter
 from daemon.dispatch.silence import DEFAULT_RETENTION, Silencer, Silences
 from daemon.notify.nflog import Entry, NotificationLog, ReceiverKey
@@ -482,7 +482,9 @@ class Notifier:
     integrations (``build_integrations``). Silences and the notification log are read from and
     written to ``store``, so they survive restarts; alerts, groups and marks live in memory
     and are kept across ``reload``. ``metrics`` is the registry the pipeline's counters go in
-    (register one ``Notifier`` per registry).
+    (register one ``Notifier`` per registry). Routes that do not set ``group_wait`` flush new
+    groups once they have settled (``settle``, else derived from the config's scrape and
+    evaluation intervals and ``evaluation_intervals()``, the rule groups' own intervals).
     """
 
     def __init__(
@@ -498,8 +500,12 @@ class Notifier:
         retention: float = DEFAULT_RETENTION,
         retry: Retry | None = None,
         new_silence_id: Callable[[], str] | None = None,
+        settle: Settle | None = None,
+        evaluation_intervals: Callable[[], Iterable[float]] | None = None,
     ) -> None:
         self.clock = clock
+        self._explicit_settle = settle
+        self._evaluation_intervals = evaluation_intervals
         self.started_at = clock.time()
         self.metrics = metrics if isinstance(metrics, NotifyMetrics) else NotifyMetrics(metrics)
         self.marker = Marker()
@@ -545,7 +551,12 @@ class Notifier:
             external_url=self.external_url or _external_url(config),
             retry=self.retry,
         )
-        self.dispatcher = Dispatcher(self.route, self.alerts, self.pipeline, self.clock) if self.route else None
+        self.settle = self._explicit_settle or settle_for(
+            config, self._evaluation_intervals() if self._evaluation_intervals is not None else ()
+        )
+        self.dispatcher = (
+            Dispatcher(self.route, self.alerts, self.pipeline, self.clock, settle=self.settle) if self.route else None
+        )
 
     async def start(self) -> None:
         """Start the aggregation groups' timers and the garbage collection of alerts, silences and log."""
@@ -630,6 +641,19 @@ class Notifier:
             except AttributeError:
                 continue
         return yaml.safe_dump(parts, sort_keys=False, allow_unicode=True) if parts else ""
+
+
+def settle_for(config: Any, evaluation_intervals: Iterable[float] = ()) -> Settle:
+    """The settle times (see ``Settle``) for the config's cadence: its longest scrape interval
+    (jobs and ``global``) and its longest evaluation interval (``global``, and the rule groups'
+    own ``evaluation_intervals`` when the caller knows them)."""
+    glob = getattr(config, "global_", None)
+    scrape = [float(getattr(glob, "scrape_interval", 60.0) or 60.0)]
+    scrape += [float(job.scrape_interval) for job in getattr(config, "scrape_configs", None) or () if job.scrape_interval]
+    evaluation = [float(getattr(glob, "evaluation_interval", 60.0) or 60.0), *evaluation_intervals]
+    if getattr(config, "scrape_configs", None):
+        scrape = scrape[1:] or scrape  # the jobs' intervals are the ones in use
+    return Settle.for_cadence(max(scrape), max(evaluation))
 
 
 def _resolve_timeout(config: Any) -> float:
