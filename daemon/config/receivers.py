@@ -247,14 +247,14 @@ class SlackConfig(Section):
             return value
         raise ValueError('must be "@here", "@channel", "none" or a Slack mention such as <@U024BE7LH>')
 
-    @model_validator(mode="before")
-    @classmethod
-    def _resolved_with_update(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("update_message") is True:
-            if data.get("send_resolved") is False:
+    @model_validator(mode="after")
+    def _resolved_with_update(self) -> SlackConfig:
+        # After validation: the config file's YAML gives booleans as text ("true"), typed only now.
+        if self.update_message:
+            if "send_resolved" in self.model_fields_set and not self.send_resolved:
                 raise field_error("send_resolved", "update_message edits the message on resolve, which needs send_resolved")
-            data = {**data, "send_resolved": True}
-        return data
+            self._settle(send_resolved=True)
+        return self
 
     @model_validator(mode="after")
     def _target(self, info: ValidationInfo) -> SlackConfig:
