@@ -10,16 +10,24 @@ and answers with failures on demand, one planned answer per request::
         ... point api_url at slack.api_url (bot token) or slack.webhook_url("T/B/X") ...
         slack.messages["#alerts-critical"][0].text
 
+From a shell, ``python -m daemon.testing.slack --host 0.0.0.0 --port 8081`` serves one until
+SIGINT or SIGTERM.
+
 Channels are known by name; the answers give a channel id ``C`` + the name's hash, and either
 form is accepted afterwards.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import hashlib
 import itertools
 import json
+import signal
+import sys
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,3 +214,33 @@ class FakeSlack:
 def channel_id(name: str) -> str:
     """The id the fake gives a channel name."""
     return "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
+
+
+async def serve(host: str, port: int, tokens: set[str]) -> None:
+    """Run a FakeSlack on ``host:port`` until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with FakeSlack(tokens=tokens, host=host, port=port) as slack:
+        print(f"fake Slack: Web API at {slack.api_url}, incoming webhooks at {slack.webhook_url('<path>')}", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m daemon.testing.slack``: serve a fake Slack; 0 after SIGINT/SIGTERM, 1 if it cannot listen."""
+    parser = argparse.ArgumentParser(prog="python -m daemon.testing.slack", description="A fake Slack Web API and incoming webhooks.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+    parser.add_argument("--token", action="append", default=[], help="a bot token to accept (repeatable; default: any token)")
+    args = parser.parse_args(argv)
+    try:
+        asyncio.run(serve(args.host, args.port, set(args.token)))
+    except OSError as exc:
+        print(f"fake Slack cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
