@@ -14,6 +14,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from daemon.config.alerting import InhibitRuleConfig, RouteConfig, TimeIntervalConfig, reference_errors
 from daemon.config.cloudwatch import CloudWatchConfig
 from daemon.config.duration import Duration
+from daemon.config.escalation import EscalationPolicyConfig, escalation_errors
 from daemon.config.probes import ProbeConfigs
 from daemon.config.receivers import AlertingGlobal, ReceiverConfig, alerting_global, with_global_defaults
 from daemon.config.scrape import (
@@ -195,6 +196,7 @@ class Config(Section):
     time_intervals: tuple[TimeIntervalConfig, ...] = ()
     mute_time_intervals: tuple[TimeIntervalConfig, ...] = ()
     """The legacy name of ``time_intervals`` (Alertmanager reads both)."""
+    escalation_policies: tuple[EscalationPolicyConfig, ...] = ()
 
     _source: str = PrivateAttr(default=DEFAULT_SOURCE)
 
@@ -223,6 +225,7 @@ class Config(Section):
         # Routes name receivers and time intervals defined in other sections.
         names = [receiver.name for receiver in self.receivers]
         errors = reference_errors(self.route, names, self.time_intervals, self.mute_time_intervals)
+        errors += escalation_errors(self.escalation_policies, names, self.route)
         if errors:
             raise ValidationError.from_exception_data(Config.__name__, errors)
         return self

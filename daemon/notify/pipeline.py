@@ -31,12 +31,30 @@ from daemon.dispatch.alerts import AlertStore, Marker
 from daemon.dispatch.dispatcher import Dispatcher, Flush, Settle
 from daemon.dispatch.inhibit import InhibitRule, Inhibitor, Muter
 from daemon.dispatch.silence import DEFAULT_RETENTION, Silencer, Silences
+from daemon.notify.escalation import Escalator
+from daemon.notify.escalation import attach as attach_escalation
 from daemon.notify.nflog import Entry, NotificationLog, ReceiverKey
 from daemon.notify.notification import DeliveryError, Integration, Notification
+from daemon.notify.outbox import Outbox, OutboxEntry
 from daemon.store import StateStore
 from daemon.tsdb.labels import Labels
 
 DEFAULT_RESOLVE_TIMEOUT = 300.0
+
+DELIVERY_DEADLINES: Mapping[str, float] = {
+    "pagerduty": 600.0,
+    "email": 600.0,
+    "slack": 600.0,
+    "webhook": 600.0,
+    "console": 10.0,
+}
+"""How long transient failures of each integration are retried (seconds from the first attempt)."""
+DEFAULT_DELIVERY_DEADLINE = 600.0
+RECOVERY_MIN_DEADLINE = 60.0
+"""At least this long to deliver a notification found in the outbox at start, however late it is."""
+
+FailureHook = Callable[[ReceiverKey, Notification, str], None]
+SuccessHook = Callable[[ReceiverKey], None]
 
 log = structlog.get_logger("alertd.notify")
 
@@ -238,8 +256,11 @@ class DedupStage:
     receiver: ReceiverKey
     send_resolved: bool
     clock: Clock
+    outbox: Outbox | None = None
 
     async def exec(self, ctx: Context, alerts: list[Alert]) -> list[Alert]:
+        if self.outbox is not None:
+            await self.outbox.settled(ctx.flush.group_key, self.receiver)
         now = ctx.flush.now
         ctx.firing = frozenset(a.fingerprint for a in alerts if not a.resolved_at(now))
         ctx.resolved = frozenset(a.fingerprint for a in alerts if a.resolved_at(now))
@@ -269,6 +290,12 @@ class RetryStage:
     Each attempt is cut off at the deadline; a ``DeliveryError`` that is not retryable ends
     the attempts at once. Every failed attempt is logged (once per distinct error) with the
     group and the integration.
+
+    With an ``outbox`` (and ``nflog``), the notification is written to it before the first
+    attempt and removed when the integration accepted it, together with its notification log
+    entry; ``deadline`` (seconds, when set) lets transient failures be retried that long even
+    past the flush's deadline. ``on_failure`` hears of a notification given up,
+    ``on_success`` of one delivered.
     """
 
     integration: Integration
@@ -277,6 +304,11 @@ class RetryStage:
     clock: Clock
     metrics: NotifyMetrics
     rand: Callable[[], float] = random.random
+    outbox: Outbox | None = None
+    nflog: NotificationLog | None = None
+    deadline: float | None = None
+    on_failure: FailureHook | None = None
+    on_success: SuccessHook | None = None
 
     @property
     def label(self) -> str:
@@ -315,12 +347,54 @@ class RetryStage:
             external_url=ctx.external_url,
             now=flush.now,
         )
+        deadline = flush.deadline
+        if self.deadline is not None:
+            deadline = max(deadline, self.clock.monotonic() + self.deadline)
+        entry: OutboxEntry | None = None
+        if self.outbox is not None:
+            now = self.clock.time()
+            entry = OutboxEntry(
+                self.receiver,
+                notification,
+                ctx.firing,
+                ctx.resolved,
+                created_at=now,
+                deadline=now + deadline - self.clock.monotonic(),
+                log_expiry=2 * flush.repeat_interval,
+            )
+            self.outbox.put(entry)
+        try:
+            await self.send(notification, deadline)
+        except NotifyError as exc:
+            if entry is not None and self.outbox is not None:
+                self.outbox.remove(entry)
+            if self.on_failure is not None:
+                self.on_failure(self.receiver, notification, str(exc))
+            raise
+        if entry is not None:
+            self.accepted(entry)
+        if self.on_success is not None:
+            self.on_success(self.receiver)
+        return alerts
+
+    def accepted(self, entry: OutboxEntry) -> None:
+        """Record that ``entry`` was accepted: notification log entry and outbox, in one transaction."""
+        assert self.outbox is not None
+        with self.outbox.transaction():
+            if self.nflog is not None:
+                self.nflog.log(entry.receiver, entry.notification.group_key, entry.firing, entry.resolved, expiry=entry.log_expiry)
+            self.outbox.remove(entry)
+
+    async def send(self, notification: Notification, deadline: float) -> None:
+        """Attempt delivery until it succeeds or ``deadline`` (the clock's ``monotonic()``);
+        raises ``NotifyError`` when given up."""
         name = f"{self.receiver.receiver}/{self.integration.name}[{self.integration.index}]"
+        group_key = notification.group_key
         policy = self.retry
         attempts = 0
         logged = ""
         while True:
-            remaining = flush.deadline - self.clock.monotonic()
+            remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 raise NotifyError(f"{name}: notify retry canceled after {attempts} attempts: {policy.last_error or 'deadline'}")
             attempts += 1
@@ -338,7 +412,7 @@ class RetryStage:
                     logged = str(exc)
                     log.warning(
                         "notify_attempt_failed",
-                        group=flush.group_key,
+                        group=group_key,
                         receiver=self.receiver.receiver,
                         integration=f"{self.integration.name}[{self.integration.index}]",
                         attempts=attempts,
@@ -347,7 +421,7 @@ class RetryStage:
                 if policy.is_exhausted():
                     raise NotifyError(f"{name}: notify retry canceled after {attempts} attempts: {exc}") from None
                 wait = policy.wait(exc.retry_after, self.rand())
-                if self.clock.monotonic() + wait >= flush.deadline:
+                if self.clock.monotonic() + wait >= deadline:
                     raise NotifyError(
                         f"{name}: notify retry canceled after {attempts} attempts (next attempt would be after the deadline): {exc}"
                     ) from None
@@ -355,8 +429,8 @@ class RetryStage:
             else:
                 self.metrics.requests.labels(self.label).inc()
                 self.metrics.latency.labels(self.label).observe(self.clock.monotonic() - started)
-                log.info("notify_success", group=flush.group_key, integration=name, attempts=attempts)
-                return alerts
+                log.info("notify_success", group=group_key, integration=name, attempts=attempts)
+                return
 
     async def _attempt(self, notification: Notification, remaining: float) -> None:
         # The attempt is cut off on the injected clock, so a fake clock can time it out too.
@@ -519,6 +593,8 @@ class Notifier:
         self._explicit_resolve_timeout = resolve_timeout
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        self.state_store = store
+        self.escalator: Escalator | None = None
         self._configure(config, integrations_by_receiver)
 
     def _configure(self, config: Any, integrations_by_receiver: Mapping[str, Sequence[Integration]]) -> None:
@@ -557,6 +633,7 @@ class Notifier:
         self.dispatcher = (
             Dispatcher(self.route, self.alerts, self.pipeline, self.clock, settle=self.settle) if self.route else None
         )
+        self.escalator = attach_escalation(self)
 
     async def start(self) -> None:
         """Start the aggregation groups' timers and the garbage collection of alerts, silences and log."""
@@ -573,6 +650,8 @@ class Notifier:
         self._running = False
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.escalator is not None:
+            await self.escalator.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
