@@ -314,6 +314,20 @@ def reference_errors(
     return errors
 
 
+def fallback_errors(receivers: Sequence[Any]) -> list[InitErrorDetails]:
+    """``fallback_receivers`` that name no receiver, or the receiver itself."""
+    names = {receiver.name for receiver in receivers}
+    errors: list[InitErrorDetails] = []
+    for index, receiver in enumerate(receivers):
+        for position, name in enumerate(getattr(receiver, "fallback_receivers", ())):
+            loc = ("receivers", index, "fallback_receivers", position)
+            if name not in names:
+                errors.append(_error(loc, f'undefined receiver "{name}" used in fallback_receivers'))
+            elif name == receiver.name:
+                errors.append(_error(loc, "a receiver cannot be its own fallback"))
+    return errors
+
+
 def _root_errors(route: RouteConfig) -> list[InitErrorDetails]:
     errors: list[InitErrorDetails] = []
     if not route.receiver:

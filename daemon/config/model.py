@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from daemon.config.alerting import InhibitRuleConfig, RouteConfig, TimeIntervalConfig, reference_errors
+from daemon.config.alerting import InhibitRuleConfig, RouteConfig, TimeIntervalConfig, fallback_errors, reference_errors
 from daemon.config.cloudwatch import CloudWatchConfig
 from daemon.config.duration import Duration
 from daemon.config.escalation import EscalationPolicyConfig, escalation_errors
@@ -225,6 +225,7 @@ class Config(Section):
         # Routes name receivers and time intervals defined in other sections.
         names = [receiver.name for receiver in self.receivers]
         errors = reference_errors(self.route, names, self.time_intervals, self.mute_time_intervals)
+        errors += fallback_errors(self.receivers)
         errors += escalation_errors(self.escalation_policies, names, self.route)
         if errors:
             raise ValidationError.from_exception_data(Config.__name__, errors)

@@ -517,6 +517,8 @@ class ReceiverConfig(Section):
     pagerduty_configs: tuple[PagerDutyConfig, ...] = ()
     webhook_configs: tuple[WebhookConfig, ...] = ()
     console_configs: tuple[ConsoleConfig, ...] = ()
+    fallback_receivers: tuple[str, ...] = ()
+    """alertd: receivers that get a notification this receiver's integrations gave up on."""
 
     @field_validator("name")
     @classmethod

@@ -35,6 +35,7 @@ from daemon.notify.escalation import Escalator
 from daemon.notify.escalation import attach as attach_escalation
 from daemon.notify.nflog import Entry, NotificationLog, ReceiverKey
 from daemon.notify.notification import DeliveryError, Integration, Notification
+from daemon.notify.failures import DeliveryFailures
 from daemon.notify.outbox import Outbox, OutboxEntry
 from daemon.store import StateStore
 from daemon.tsdb.labels import Labels
@@ -481,6 +482,12 @@ class Pipeline:
 
     ``muters`` are applied in order before the time intervals except the last, the silencer,
     which comes after them (Alertmanager's order: inhibition, time intervals, silences).
+
+    Delivery guarantees (all optional, the ``Notifier`` sets them): ``outbox`` keeps every
+    notification until accepted (``recover`` sends what a previous run left there);
+    ``deadlines`` are the retry deadlines by integration name (else the flush's deadline);
+    ``fallbacks`` name, by receiver, the receivers that get a notification its integrations
+    gave up on; ``on_failure``/``on_success`` hear about each given-up and delivered one.
     """
 
     integrations_by_receiver: Mapping[str, Sequence[Integration]]
@@ -493,8 +500,14 @@ class Pipeline:
     external_url: str = ""
     retry: Retry = field(default_factory=Retry)
     rand: Callable[[], float] = random.random
+    outbox: Outbox | None = None
+    deadlines: Mapping[str, float] | None = None
+    fallbacks: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    on_failure: FailureHook | None = None
+    on_success: SuccessHook | None = None
 
     def __post_init__(self) -> None:
+        self._background: set[asyncio.Task[None]] = set()
         self._stages: dict[str, Stage] = {
             receiver: self._receiver_stage(receiver, integrations)
             for receiver, integrations in self.integrations_by_receiver.items()
@@ -514,14 +527,122 @@ class Pipeline:
             branches.append(
                 MultiStage(
                     [
-                        DedupStage(self.nflog, key, integration.send_resolved, self.clock),
-                        RetryStage(integration, key, self.retry, self.clock, self.metrics, self.rand),
+                        DedupStage(self.nflog, key, integration.send_resolved, self.clock, self.outbox),
+                        self._retry_stage(integration, key, fallback_for=""),
                         SetNotifiesStage(self.nflog, key),
                     ]
                 )
             )
         stages.append(FanoutStage(branches))
         return MultiStage(stages)
+
+    def _retry_stage(self, integration: Integration, key: ReceiverKey, *, fallback_for: str) -> RetryStage:
+        def failed(receiver: ReceiverKey, notification: Notification, error: str) -> None:
+            if self.on_failure is not None:
+                self.on_failure(receiver, notification, error)
+            if not fallback_for:
+                self._fall_back(receiver.receiver, notification)
+
+        deadline = None
+        if self.deadlines is not None:
+            deadline = self.deadlines.get(integration.name, DEFAULT_DELIVERY_DEADLINE)
+        return RetryStage(
+            integration,
+            key,
+            self.retry,
+            self.clock,
+            self.metrics,
+            self.rand,
+            outbox=self.outbox,
+            nflog=self.nflog,
+            deadline=deadline,
+            on_failure=failed,
+            on_success=self.on_success,
+        )
+
+    def _integration(self, key: ReceiverKey) -> Integration | None:
+        for integration in self.integrations_by_receiver.get(key.receiver, ()):
+            if integration.name == key.integration and integration.index == key.index:
+                return integration
+        return None
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _fall_back(self, receiver: str, notification: Notification) -> None:
+        """Send a notification that ``receiver`` could not deliver to its fallback receivers."""
+        for name in self.fallbacks.get(receiver, ()):
+            integrations = self.integrations_by_receiver.get(name, ())
+            log.warning("notify_fallback", group=notification.group_key, receiver=receiver, fallback=name)
+            for integration in integrations:
+                key = ReceiverKey(name, integration.name, integration.index)
+                self._spawn(self._deliver_to(integration, key, notification, receiver), name=f"fallback {key}")
+
+    async def _deliver_to(self, integration: Integration, key: ReceiverKey, notification: Notification, fallback_for: str) -> None:
+        stage = self._retry_stage(integration, key, fallback_for=fallback_for)
+        sent = replace(notification, receiver=key.receiver)
+        firing = frozenset(a.fingerprint for a in sent.firing)
+        resolved = frozenset(a.fingerprint for a in sent.resolved)
+        deadline = self.clock.monotonic() + (stage.deadline or DEFAULT_DELIVERY_DEADLINE)
+        entry = None
+        if self.outbox is not None:
+            now = self.clock.time()
+            entry = OutboxEntry(key, sent, firing, resolved, now, now + deadline - self.clock.monotonic(), fallback_for=fallback_for)
+            self.outbox.put(entry)
+        await self._send_entry(stage, entry, sent, deadline)
+
+    async def _send_entry(self, stage: RetryStage, entry: OutboxEntry | None, notification: Notification, deadline: float) -> None:
+        self.metrics.notifications.labels(stage.label).inc()
+        try:
+            await stage.send(notification, deadline)
+        except NotifyError as exc:
+            self.metrics.failed.labels(stage.label).inc()
+            log.error("notify_failed", group=notification.group_key, receiver=stage.receiver.receiver, error=str(exc))
+            if entry is not None and self.outbox is not None:
+                self.outbox.remove(entry)
+            if stage.on_failure is not None:
+                stage.on_failure(stage.receiver, notification, str(exc))
+            return
+        if entry is not None:
+            stage.accepted(entry)
+        if stage.on_success is not None:
+            stage.on_success(stage.receiver)
+
+    def recover(self) -> int:
+        """Start sending again what the outbox holds from a previous run; returns how many.
+
+        A group flushing meanwhile waits for the delivery of its own entry (``Outbox.settled``).
+        """
+        if self.outbox is None:
+            return 0
+        started = 0
+        for entry in self.outbox.pending():
+            integration = self._integration(entry.receiver)
+            if integration is None:
+                log.warning("outbox_entry_dropped", group=entry.notification.group_key, receiver=str(entry.receiver),
+                            reason="the integration is no longer configured")
+                self.outbox.remove(entry)
+                continue
+            stage = self._retry_stage(integration, entry.receiver, fallback_for=entry.fallback_for)
+            remaining = max(entry.deadline - self.clock.time(), RECOVERY_MIN_DEADLINE)
+            deadline = self.clock.monotonic() + remaining
+            log.info("outbox_resend", group=entry.notification.group_key, receiver=str(entry.receiver))
+            task = self._spawn(self._send_entry(stage, entry, entry.notification, deadline), name=f"outbox {entry.key}")
+            self.outbox.track(entry, task)
+            started += 1
+        return started
+
+    async def close(self) -> None:
+        """Cancel fallback and outbox deliveries in progress (their outbox entries stay)."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def __call__(self, flush: Flush) -> bool:
         stage = self._stages.get(flush.receiver)
@@ -576,8 +697,10 @@ class Notifier:
         new_silence_id: Callable[[], str] | None = None,
         settle: Settle | None = None,
         evaluation_intervals: Callable[[], Iterable[float]] | None = None,
+        deadlines: Mapping[str, float] | None = DELIVERY_DEADLINES,
     ) -> None:
         self.clock = clock
+        self.deadlines = deadlines
         self._explicit_settle = settle
         self._evaluation_intervals = evaluation_intervals
         self.started_at = clock.time()
@@ -588,6 +711,8 @@ class Notifier:
         self.silences = Silences(store, clock, retention=retention, **extra)
         self.silencer = Silencer(self.silences, self.marker)
         self.nflog = NotificationLog(store, clock, retention=retention)
+        self.outbox = Outbox(store, clock)
+        self.failures = DeliveryFailures(self.alerts, clock)
         self.external_url = external_url
         self.retry = retry if retry is not None else Retry()
         self._explicit_resolve_timeout = resolve_timeout
@@ -626,7 +751,13 @@ class Notifier:
             metrics=self.metrics,
             external_url=self.external_url or _external_url(config),
             retry=self.retry,
+            outbox=self.outbox,
+            deadlines=self.deadlines,
+            fallbacks={r.name: tuple(getattr(r, "fallback_receivers", ())) for r in (getattr(config, "receivers", None) or ())},
+            on_failure=self.failures.failed,
+            on_success=self.failures.delivered,
         )
+        self.failures.labels = _external_labels(config)
         self.settle = self._explicit_settle or settle_for(
             config, self._evaluation_intervals() if self._evaluation_intervals is not None else ()
         )
@@ -640,6 +771,7 @@ class Notifier:
         if self._running:
             return
         self._running = True
+        self.pipeline.recover()  # before the groups flush: they wait for their own entries
         if self.dispatcher is not None:
             await self.dispatcher.start()
         for name, loop in (("alerts", self.alerts.run_gc()), ("silences", self.silences.run_gc()), ("nflog", self.nflog.run_gc())):
@@ -650,6 +782,8 @@ class Notifier:
         self._running = False
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        await self.pipeline.close()
+        await self.outbox.stop()
         if self.escalator is not None:
             await self.escalator.stop()
         for task in self._tasks:
@@ -733,6 +867,11 @@ def settle_for(config: Any, evaluation_intervals: Iterable[float] = ()) -> Settl
     if getattr(config, "scrape_configs", None):
         scrape = scrape[1:] or scrape  # the jobs' intervals are the ones in use
     return Settle.for_cadence(max(scrape), max(evaluation))
+
+
+def _external_labels(config: Any) -> dict[str, str]:
+    labels = getattr(getattr(config, "global_", None), "external_labels", None)
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
 
 
 def _resolve_timeout(config: Any) -> float:
