@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     routes_test.add_argument("labels", metavar="LABEL=VALUE", nargs="*", help="the alert's labels")
     routes_test.set_defaults(command=_config_routes_test)
 
+    from daemon.cli_ack import add_ack_commands
+
+    add_ack_commands(commands)
+
     test = commands.add_parser("test", help="run unit tests")
     tests = test.add_subparsers(title="what", metavar="WHAT", required=True)
     test_rules = tests.add_parser("rules", help="run rule unit tests (promtool's test file format)")

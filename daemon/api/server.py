@@ -6,7 +6,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from daemon.api import alertmanager, lifecycle, prom, query, rules
+from daemon.api import acks, alertmanager, lifecycle, prom, query, rules
 from daemon.clock import Clock
 from daemon.metrics import DaemonMetrics
 from daemon.rules.manager import RuleManager
@@ -49,4 +49,5 @@ def build(daemon: Daemon) -> web.Application:
     app.router.add_get("/api/v1/rules", rules.rules)
     app.router.add_get("/api/v1/alerts", rules.alerts)
     alertmanager.add_routes(app)
+    acks.add_routes(app)
     return app

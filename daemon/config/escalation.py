@@ -22,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from daemon.config.duration import Duration, format_duration
+from daemon.config.secret import Secret
 from daemon.config.section import FIELD_ERROR, Section, field_error
 
 NO_ESCALATION = "none"
@@ -158,3 +159,15 @@ def escalation_errors(
             if name and name != NO_ESCALATION and name not in names:
                 errors.append(_error((*path, "escalation"), f'undefined escalation policy "{name}" used in route'))
     return errors
+
+
+class AcknowledgementsConfig(Section):
+    """``acknowledgements``: the secrets that let Slack buttons and PagerDuty acknowledge alerts.
+
+    ``slack_signing_secret`` verifies ``POST /slack/interactions`` (the Slack app's signing
+    secret); ``pagerduty_webhook_secret`` verifies ``POST /pagerduty/webhook`` (the secret of a
+    PagerDuty v3 webhook subscription). An endpoint whose secret is unset answers 404.
+    """
+
+    slack_signing_secret: Secret | None = None
+    pagerduty_webhook_secret: Secret | None = None

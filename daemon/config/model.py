@@ -14,7 +14,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from daemon.config.alerting import InhibitRuleConfig, RouteConfig, TimeIntervalConfig, fallback_errors, reference_errors
 from daemon.config.cloudwatch import CloudWatchConfig
 from daemon.config.duration import Duration
-from daemon.config.escalation import EscalationPolicyConfig, escalation_errors
+from daemon.config.escalation import AcknowledgementsConfig, EscalationPolicyConfig, escalation_errors
 from daemon.config.probes import ProbeConfigs
 from daemon.config.receivers import AlertingGlobal, ReceiverConfig, alerting_global, with_global_defaults
 from daemon.config.scrape import (
@@ -197,6 +197,7 @@ class Config(Section):
     mute_time_intervals: tuple[TimeIntervalConfig, ...] = ()
     """The legacy name of ``time_intervals`` (Alertmanager reads both)."""
     escalation_policies: tuple[EscalationPolicyConfig, ...] = ()
+    acknowledgements: AcknowledgementsConfig = Field(default_factory=AcknowledgementsConfig)
 
     _source: str = PrivateAttr(default=DEFAULT_SOURCE)
 

@@ -476,7 +476,12 @@ def attach(notifier: Any) -> Escalator:
 
     escalator: Escalator | None = getattr(notifier, "escalator", None)
     if escalator is None:
-        escalator = Escalator(notifier.state_store, notifier.clock, policies_of(notifier.config), send, notified)
+        from daemon.notify.acknowledge import show_in_slack
+
+        async def show(ack: Ack, group: GroupLike | None) -> None:
+            await show_in_slack(notifier, ack, group)
+
+        escalator = Escalator(notifier.state_store, notifier.clock, policies_of(notifier.config), send, notified, on_ack=show)
     else:
         escalator.configure(policies_of(notifier.config))
     if notifier.dispatcher is not None:

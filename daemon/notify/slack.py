@@ -25,6 +25,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from daemon.clock import Clock
 from daemon.config.receivers import SLACK_MENTIONS, SlackConfig
+from daemon.notify.acknowledge import ack_blocks, is_urgent
 from daemon.notify.message import first_fields, render, render_alerts, slack_escape, truncate
 from daemon.notify.notification import DeliveryError, Notification, describe, parse_retry_after, ssl_context
 from daemon.store import StateStore
@@ -124,7 +125,26 @@ class SlackIntegration:
         attachment = self._attachment(notification, fields)
         if attachment:
             body["attachments"] = [attachment]
+        if notification.status == "firing" and is_urgent(notification.firing):
+            # P0/P1 carry an "Acknowledge" button (handled at POST /slack/interactions).
+            body["blocks"] = ack_blocks(body["text"], notification.group_key)
         return body
+
+    async def show_acknowledgement(self, notification: Notification, line: str) -> None:
+        """Edit the group's posted message (bot token with ``update_message``) to end with
+        ``line`` and lose its button; otherwise post ``line`` as a message of its own."""
+        body = self.message(notification, mention=False)
+        body.pop("blocks", None)
+        body["text"] = truncate(body["text"] + "\n" + line, MESSAGE_LIMIT)
+        if self._hook is not None:
+            await self._send_webhook({"text": line})
+            return
+        posted = self._store.load(STATE_KIND).get(message_key(self.receiver, self.index, notification.group_key))
+        if posted is not None:
+            await self._call("chat_update", channel=posted["channel"], ts=posted["ts"], blocks=[], **body)
+            return
+        channel = render(self.config.channel, first_fields(notification), limit=200)
+        await self._call("chat_postMessage", channel=channel, text=line)
 
     def _attachment(self, notification: Notification, fields: dict[str, str]) -> dict[str, Any]:
         config = self.config
