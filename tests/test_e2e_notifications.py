@@ -228,17 +228,19 @@ def test_notification_matrix_firing_then_resolved(
         # -- the target goes down: P0, P1 and P2 fire ----------------------------------------------
         target.set("unavailable\n", status=503)
 
+        # Wait for at least what is expected, then check it is exactly that.
         def fired() -> bool:
             channels = slack.read(lambda s: {c: len(m) for c, m in s.messages.items()})
             return (
-                channels == {"#alerts-critical": 1, "#alerts-important": 1, "#alerts-info": 1}
-                and len(smtp.mails) == 2
-                and len(pagerduty.read(lambda p: p.events)) == 1
+                all(channels.get(c, 0) >= 1 for c in ("#alerts-critical", "#alerts-important", "#alerts-info"))
+                and len(smtp.mails) >= 2
+                and len(pagerduty.read(lambda p: p.events)) >= 1
             )
 
         daemon.wait_for(fired, WAIT, "the firing notifications")
 
         messages = slack.read(slack_messages)
+        assert {c: len(m) for c, m in messages.items()} == {"#alerts-critical": 1, "#alerts-important": 1, "#alerts-info": 1}
         ((critical, edits, thread),) = messages["#alerts-critical"]
         assert edits == [] and thread is None
         check_slack_text(critical, "critical", "AppDown", "up", "0", mention="<!here>")
@@ -266,18 +268,19 @@ def test_notification_matrix_firing_then_resolved(
         def resolved() -> bool:
             messages = slack.read(slack_messages)
             return (
-                len(messages["#alerts-critical"][0][1]) == 1
-                and len(messages["#alerts-info"]) == 2
-                and len(smtp.mails) == 3
-                and len(pagerduty.read(lambda p: p.events)) == 2
+                len(messages["#alerts-critical"][0][1]) >= 1
+                and len(messages["#alerts-info"]) >= 2
+                and len(smtp.mails) >= 3
+                and len(pagerduty.read(lambda p: p.events)) >= 2
                 and daemon_alerts(daemon) == []
             )
 
         daemon.wait_for(resolved, WAIT, "the resolved notifications")
-        # Let at least two more group intervals pass (rule evaluations are the daemon's own
-        # clock ticks), so that a repeated notification would have arrived.
+        # Let a few more group intervals pass, so that a repeated or late notification would have
+        # arrived. The rule group's evaluations (every second, and at most once more a second
+        # after scrapes) are the daemon's own ticks: six of them take at least three seconds.
         evaluations = metric_sum(daemon, "alertd_rule_group_evaluations_total")
-        daemon.wait_for(lambda: metric_sum(daemon, "alertd_rule_group_evaluations_total") >= evaluations + 4, WAIT, "more evaluations")
+        daemon.wait_for(lambda: metric_sum(daemon, "alertd_rule_group_evaluations_total") >= evaluations + 6, WAIT, "more evaluations")
 
         # -- exactly the matrix, nothing more --------------------------------------------------------
         critical_id = channel_id("#alerts-critical")
