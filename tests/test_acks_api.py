@@ -143,7 +143,7 @@ def button(group_key: str) -> dict[str, object]:
 async def test_the_slack_button_acknowledges(rig) -> None:  # type: ignore[no-untyped-def]
     await rig.run(3)
     (group,) = rig.notifier.dispatcher.all_groups()
-    body, headers = slack_request(button(group.key))
+    body, headers = slack_request(button(group.key), at=rig.clock.time())
     answer = await rig.client.post("/slack/interactions", data=body, headers=headers)
     assert answer.status == 200
     assert [(a.by, a.via) for a in rig.notifier.escalator.acks()] == [("bob", "slack")]
@@ -152,22 +152,22 @@ async def test_the_slack_button_acknowledges(rig) -> None:  # type: ignore[no-un
 async def test_slack_signatures_wrong_missing_or_replayed_get_401(rig) -> None:  # type: ignore[no-untyped-def]
     await rig.run(3)
     (group,) = rig.notifier.dispatcher.all_groups()
-    body, headers = slack_request(button(group.key), secret="wrong")
+    body, headers = slack_request(button(group.key), secret="wrong", at=rig.clock.time())
     assert (await rig.client.post("/slack/interactions", data=body, headers=headers)).status == 401
-    body, headers = slack_request(button(group.key))
+    body, headers = slack_request(button(group.key), at=rig.clock.time())
     assert (await rig.client.post("/slack/interactions", data=body, headers={"Content-Type": headers["Content-Type"]})).status == 401
-    body, headers = slack_request(button(group.key), at=time.time() - 301)
+    body, headers = slack_request(button(group.key), at=rig.clock.time() - 301)
     answer = await rig.client.post("/slack/interactions", data=body, headers=headers)
     assert answer.status == 401 and "replay" in (await answer.json())["error"]
-    body, headers = slack_request(button(group.key))
-    headers["X-Slack-Request-Timestamp"] = str(int(time.time()) + 1)  # signed for another time
+    body, headers = slack_request(button(group.key), at=rig.clock.time())
+    headers["X-Slack-Request-Timestamp"] = str(int(rig.clock.time()) + 1)  # signed for another time
     assert (await rig.client.post("/slack/interactions", data=body, headers=headers)).status == 401
     assert rig.notifier.escalator.acks() == []
 
 
 @pytest.mark.parametrize("raw", [b"payload=%7Bnot-json", b"nothing=here", b"payload=%5B1%5D", b"payload=%7B%22type%22%3A%22block_actions%22%7D"])
 async def test_malformed_slack_payloads_get_400(rig, raw: bytes) -> None:  # type: ignore[no-untyped-def]
-    body, headers = slack_request(None, raw=raw)
+    body, headers = slack_request(None, raw=raw, at=rig.clock.time())
     assert (await rig.client.post("/slack/interactions", data=body, headers=headers)).status == 400
 
 
@@ -188,3 +188,14 @@ async def test_a_pagerduty_acknowledgement_stops_escalation(rig) -> None:  # typ
     assert rig.receivers["senior"].notifications == []
     garbage = b'{"event": []}'
     assert (await rig.client.post("/pagerduty/webhook", data=garbage, headers={"X-PagerDuty-Signature": pagerduty_signature("pd-secret", garbage)})).status == 400
+
+
+async def test_incidents_serve_the_report(rig) -> None:  # type: ignore[no-untyped-def]
+    await rig.run(3)
+    await rig.client.post("/api/v1/acks", json={"matchers": ["alertname=SiteDown"], "by": "alice"})
+    answer = await rig.client.get("/api/v1/incidents", params={"since": "1d"})
+    assert answer.status == 200
+    data = (await answer.json())["data"]
+    assert data["severities"]["P0"]["count"] == 1 and data["severities"]["P0"]["acknowledged"] == 1
+    assert data["incidents"][0]["acknowledged_by"] == "alice"
+    assert (await rig.client.get("/api/v1/incidents", params={"since": "soon"})).status == 400

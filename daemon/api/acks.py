@@ -44,6 +44,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/api/v1/acks/{ack_id}", _handle(delete_ack))
     app.router.add_post("/slack/interactions", _handle(slack_interaction))
     app.router.add_post("/pagerduty/webhook", _handle(pagerduty_webhook))
+    app.router.add_get("/api/v1/incidents", _handle(incidents))
 
 
 def _handle(handler: Any) -> Any:
@@ -177,6 +178,39 @@ async def delete_ack(request: web.Request, notifier: Any) -> Any:
             escalator.unacknowledge(ack.group_key)
             return [ack.to_document()]
     raise Refused(404, "not_found", f"no acknowledgement with id {wanted}")
+
+
+async def incidents(request: web.Request, notifier: Any) -> Any:
+    """The incident report of the last ``since`` (default 7d), with uptime per job from ``up``."""
+    from daemon.config.duration import format_duration, parse_duration
+
+    try:
+        since = parse_duration(request.query.get("since", "7d"))
+    except ValueError as exc:
+        raise Refused(400, "bad_data", f'invalid parameter "since": {exc}') from None
+    if since <= 0:
+        raise Refused(400, "bad_data", 'invalid parameter "since": must be longer than 0s')
+    history = notifier.escalator.listener
+    if history is None:
+        raise Refused(503, "unavailable", "no incident history")
+    store = getattr(request.app[server.DAEMON], "store", None)
+    return history.report(since, uptime_by_job(store, format_duration(since), notifier.clock.time()) if store is not None else {})
+
+
+def uptime_by_job(store: Any, window: str, t: float) -> dict[str, float]:
+    """Percent of ``up`` per job over ``window`` (``avg_over_time(up[window])`` averaged by job)."""
+    from daemon.promql.engine import Engine
+    from daemon.promql.errors import QueryError
+    from daemon.promql.parser import parse_expr
+
+    try:
+        result = Engine(store).instant(parse_expr(f"avg by (job) (avg_over_time(up[{window}]))"), t)
+    except QueryError:
+        return {}
+    uptime: dict[str, float] = {}
+    for sample in result:  # type: ignore[union-attr]
+        uptime[sample.labels.get("job") or ""] = 100.0 * float(sample.value)
+    return uptime
 
 
 # -- Slack ----------------------------------------------------------------------------------------

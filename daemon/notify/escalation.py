@@ -484,6 +484,12 @@ def attach(notifier: Any) -> Escalator:
         escalator = Escalator(notifier.state_store, notifier.clock, policies_of(notifier.config), send, notified, on_ack=show)
     else:
         escalator.configure(policies_of(notifier.config))
+    if escalator.listener is None:
+        from daemon.notify.history import IncidentHistory
+
+        history = IncidentHistory(notifier.state_store, notifier.clock)
+        notifier.alerts.subscribe(history.observe_alert)
+        escalator.listener = history
     if notifier.dispatcher is not None:
         notifier.dispatcher.on_flush = escalator.observe
     return escalator
