@@ -90,3 +90,20 @@ def test_errors_name_the_line_and_key(policies: str, expected: str) -> None:
 def test_duplicate_policy_names() -> None:
     found = issues(BASE + "  - {name: oncall, levels: [{receivers: [primary]}]}\n  - {name: oncall, levels: [{receivers: [senior]}]}\n")
     assert found == ['am.yml:15: escalation_policies.1.name: escalation policy "oncall" is not unique']
+
+
+def test_the_readme_policy_loads_and_is_the_mission_s() -> None:
+    import re
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parent.parent.joinpath("README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Escalation and acknowledgement") :]
+    block = re.search(r"```yaml escalation\n(.*?)```", section, re.S)
+    assert block is not None
+    env = {"PD_ONCALL_KEY": "k1", "PD_SENIOR_KEY": "k2", "SLACK_SIGNING_SECRET": "s", "PD_WEBHOOK_SECRET": "p"}
+    policy = parse_config(block.group(1), env=env).escalation_policies[0].policy()
+    assert [(level.after, level.receivers) for level in policy.levels] == [
+        (0.0, ("oncall-engineer",)),
+        (300.0, ("senior-engineer",)),
+        (1200.0, ("engineering-manager",)),
+    ]
