@@ -127,8 +127,13 @@ async def test_permanent_error_stops_at_once_raises_the_failure_alert_and_uses_t
     }
     assert "HTTP 400" in alert.annotations["description"]
     assert store.load(KIND) == {}
-    # The integration delivers again: the failure alert resolves.
+    # A success right after the failure leaves the alert firing (it still has to be seen); it
+    # resolves 15 minutes after the failure, or at a success 5 minutes after it.
     assert await side.send(flush(clock, firing(), firing("Other")))
+    (alert,) = side.alerts.list()
+    assert not alert.resolved_at(clock.time()) and alert.resolved_at(T0 + 902)
+    await clock.advance(300)
+    assert await side.send(flush(clock, firing(), firing("Other"), firing("Third")))
     (alert,) = side.alerts.list()
     assert alert.resolved_at(clock.time())
 

@@ -4,7 +4,9 @@ When an integration gives up on a notification (a permanent error, or transient 
 its deadline), ``DeliveryFailures.failed`` puts a firing alert into the alert set, one per
 receiver and integration, so it is routed like any other alert (route it to a receiver that
 does not depend on the failing one, or give that receiver ``fallback_receivers``). The alert
-resolves when that integration delivers again, or ``hold`` after its last failure.
+resolves ``hold`` after its last failure, or sooner when the integration delivers again at
+least ``min_firing`` after its last failure (so that a failure followed by a quick success is
+still notified).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from daemon.notify.notification import Notification
 from daemon.tsdb.labels import Labels
 
 ALERT_NAME = "AlertdNotificationsFailing"
-DEFAULT_HOLD = 3600.0
+DEFAULT_HOLD = 900.0
+DEFAULT_MIN_FIRING = 300.0
 
 
 @dataclass
@@ -32,6 +35,7 @@ class DeliveryFailures:
     alerts: AlertStore
     clock: Clock
     hold: float = DEFAULT_HOLD
+    min_firing: float = DEFAULT_MIN_FIRING
     labels: dict[str, str] = field(default_factory=dict)
     _firing: dict[ReceiverKey, Alert] = field(default_factory=dict)
 
@@ -65,4 +69,7 @@ class DeliveryFailures:
         if alert is None:
             return
         now = self.clock.time()
+        if now < alert.updated_at + self.min_firing:
+            self._firing[receiver] = alert  # too soon: it resolves by itself after ``hold``
+            return
         self.alerts.put(Alert(alert.labels, alert.annotations, alert.starts_at, now, updated_at=now))
