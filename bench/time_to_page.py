@@ -212,7 +212,10 @@ def trial(
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the target was not scraped up by both stacks; logs in {directory}")
                 time.sleep(0.2)
-            time.sleep(INTERVAL + rng.uniform(0, INTERVAL))  # a random phase of both schedules
+            # A random phase of the wall clock: unrelated to when either stack last scraped
+            # (each aligns its scrapes and evaluations by hashes of the target and rule group).
+            phase = rng.uniform(0, INTERVAL)
+            time.sleep(INTERVAL + (phase - time.time()) % INTERVAL)
             target.set(PAYLOAD, status=503)
             down = time.monotonic()
             deadline = down + TIMEOUT

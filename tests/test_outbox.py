@@ -181,3 +181,23 @@ async def test_outbox_entry_of_a_removed_integration_is_dropped() -> None:
     after.pipeline.integrations_by_receiver = {"backup": [after.backup]}
     assert after.pipeline.recover() == 0
     assert store.load(KIND) == {}
+
+
+def test_fallback_receivers_are_checked_and_the_readme_example_loads() -> None:
+    import re
+    from pathlib import Path
+
+    import pytest
+
+    from daemon.config import ConfigError, parse_config
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (example,) = re.findall(r"```yaml fallback\n(.*?)```", readme, flags=re.S)
+    config = parse_config(example)
+    assert config.receivers[0].fallback_receivers == ("team-email",)
+    bad = "route: {receiver: a}\nreceivers:\n  - name: a\n    fallback_receivers: [a, nope]\n"
+    with pytest.raises(ConfigError) as error:
+        parse_config(bad)
+    text = str(error.value)
+    assert "receivers.0.fallback_receivers.0: a receiver cannot be its own fallback" in text
+    assert 'receivers.0.fallback_receivers.1: undefined receiver "nope" used in fallback_receivers' in text
