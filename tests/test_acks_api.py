@@ -24,7 +24,6 @@ from daemon.rules.sink import OutgoingAlert
 from daemon.store import MemoryStateStore
 from daemon.testing.alerts import RecordingIntegration
 
-T0 = time.time()
 CONFIG = """
 route:
   receiver: slack
@@ -44,7 +43,10 @@ acknowledgements:
 
 @pytest.fixture
 async def rig():  # type: ignore[no-untyped-def]
-    clock = FakeClock(T0)
+    # Slack signs with real timestamps: the fake clock starts at the real time of this test (not of
+    # module import, which may be minutes earlier in a full run) and moves only a few seconds.
+    clock = FakeClock(time.time())
+    start = clock.time()
     receivers = {name: RecordingIntegration() for name in ("slack", "primary", "senior")}
     notifier = Notifier(parse_config(CONFIG), MemoryStateStore(), clock, CollectorRegistry(), {k: [v] for k, v in receivers.items()})
     await notifier.start()
@@ -64,7 +66,7 @@ async def rig():  # type: ignore[no-untyped-def]
 
     def fire(name: str = "SiteDown", resolved: bool = False) -> None:
         now = clock.time()
-        notifier.receive([OutgoingAlert({"alertname": name, "priority": "P0"}, {}, T0, now if resolved else now + 240, "", resolved=resolved)])
+        notifier.receive([OutgoingAlert({"alertname": name, "priority": "P0"}, {}, start, now if resolved else now + 240, "", resolved=resolved)])
 
     yield SimpleNamespace(client=client, notifier=notifier, clock=clock, receivers=receivers, run=run, fire=fire)
     await client.close()
