@@ -49,7 +49,7 @@ def _ack(args: argparse.Namespace) -> int:
             parse_matchers(text)
         except MatcherError as exc:
             print(f"alertd ack: bad matcher {text!r}: {exc}", file=sys.stderr)
-            return 2
+            return 1
     body: dict[str, Any] = {"matchers": list(args.matchers), "by": args.by or "", "comment": args.comment, "via": "cli"}
     if args.group_key:
         body["group_key"] = args.group_key
@@ -57,12 +57,14 @@ def _ack(args: argparse.Namespace) -> int:
     try:
         with httpx.Client(timeout=10) as http:
             response = http.request("DELETE" if args.remove else "POST", url, json=body)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         print(f"alertd ack: cannot reach {args.url}: {exc}", file=sys.stderr)
         return 1
     try:
         answer = response.json()
     except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
         print(f"alertd ack: HTTP {response.status_code}: {response.text[:300]}", file=sys.stderr)
         return 1
     if response.status_code != 200:
@@ -88,8 +90,11 @@ def _report(args: argparse.Namespace) -> int:
     try:
         response = httpx.get(args.url.rstrip("/") + "/api/v1/incidents", params={"since": args.since}, timeout=30)
         answer = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         print(f"alertd report: cannot read {args.url}: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(answer, dict) or (response.status_code == 200 and not isinstance(answer.get("data"), dict)):
+        print(f"alertd report: HTTP {response.status_code}: {response.text[:300]}", file=sys.stderr)
         return 1
     if response.status_code != 200:
         print(f"alertd report: {answer.get('error') or response.status_code}", file=sys.stderr)
