@@ -20,6 +20,7 @@ from daemon.clock import Clock, SystemClock
 from daemon.cloudwatch import CloudWatchSource
 from daemon.config import Config, ConfigError, load_config, load_default_config
 from daemon.metrics import DaemonMetrics
+from daemon.notify.heartbeat import Heartbeat
 from daemon.notify.notification import Integration, build_integrations, close_integrations
 from daemon.notify.pipeline import Notifier
 from daemon.probe.manager import ProbeManager
@@ -73,12 +74,17 @@ class App:
         self._demo: ExporterServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
+        self._consumer: asyncio.Task[None] | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._started_at = self.clock.time()
         self.metrics.watch(self._store_gauges)
 
     def is_ready(self) -> bool:
         return self.scrape.ready.is_set()
 
     async def start(self) -> None:
+        self._started_at = self.clock.time()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         rule_groups = load_rule_files(self.config.rule_files)  # RuleFileError: refuse to start
         self.rules.build(rule_groups, self.rules.settings)
@@ -99,6 +105,8 @@ class App:
         self._tasks = [loop.create_task(self._gc()), loop.create_task(self._watch_lag())]
         assert self.notifier is not None
         self._tasks.append(loop.create_task(self.notifier.consume(self.alerts), name="notifier"))
+        self._consumer = self._tasks[-1]
+        self._apply_heartbeat(self.config)
         self.log.info(
             "alertd started",
             listen=self.listen,
@@ -137,6 +145,7 @@ class App:
                 old, self._integrations = self._integrations, self._build_integrations(new)
                 await self.notifier.reload(new, self._integrations)
                 await _close_all(old)
+            self._apply_heartbeat(new)
             self.config = new
             self.metrics.config_reload_ok.set(1)
             self.metrics.config_reload_time.set(self.clock.time())
@@ -145,6 +154,11 @@ class App:
             return None
 
     async def stop(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
         await self.rules.stop()  # alert state is saved at every evaluation: nothing to flush
         if self.notifier is not None:
             await self.notifier.stop()
@@ -207,6 +221,39 @@ class App:
         """Where people reach this alertd: generator URLs in alerts and links in notifications."""
         port = split_listen(self.listen)[1]
         return config.global_.external_url or config.web.external_url or f"http://{socket.gethostname()}:{port}"
+
+    def pipeline_health(self) -> list[str]:
+        """What keeps alerts from reaching receivers now: rule groups not evaluated on time, the
+        notifier or its dispatcher not running (empty when healthy end to end)."""
+        problems: list[str] = []
+        now = self.clock.time()
+        for group in self.rules.groups():
+            late = 2 * group.interval + 5.0
+            since = now - (group.last_evaluation or self._started_at)
+            if since > late:
+                problems.append(f"rule group {group.name} not evaluated for {since:.0f}s")
+        if self.notifier is None or self._consumer is None or self._consumer.done():
+            problems.append("the notifier is not running")
+        elif self.notifier.dispatcher is not None and not self.notifier.dispatcher.is_running():
+            problems.append("the dispatcher is not running")
+        return problems
+
+    def _apply_heartbeat(self, config: Config) -> None:
+        """Start, change or stop the heartbeat to match ``config.heartbeat``."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
+        settings = config.heartbeat
+        if settings is None or self.notifier is None:
+            return
+        if self._heartbeat is None:
+            self._heartbeat = Heartbeat(clock=self.clock, health=self.pipeline_health, registry=self.metrics.registry)
+        beat = self._heartbeat
+        beat.http, beat.url, beat.method = self._http, settings.url, settings.method
+        beat.interval, beat.timeout = settings.interval, settings.timeout
+        beat.alerts = self.notifier.alerts if settings.watchdog else None
+        beat.labels = dict(config.global_.external_labels)
+        self._heartbeat_task = asyncio.get_running_loop().create_task(beat.run(), name="heartbeat")
 
     async def _start_notifier(self) -> None:
         assert self.state_store is not None

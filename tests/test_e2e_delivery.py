@@ -71,7 +71,7 @@ class Webhook:
             planned = self._planned.get(path)
             if planned:
                 return planned.pop(0)
-            self.received.setdefault(path, []).append(json.loads(body))
+            self.received.setdefault(path, []).append(json.loads(body) if body else {})
             return 200
 
     def fail(self, path: str, *statuses: int) -> None:
@@ -318,3 +318,29 @@ def daemon_metrics(daemon: DaemonProcess) -> str:
     import httpx
 
     return httpx.get(daemon.url + "/metrics", timeout=5).text
+
+
+def test_heartbeat_pings_and_the_watchdog_alert_is_routed(tmp_path: Path, webhook: Webhook) -> None:
+    with ThreadedFakeTarget() as target:
+        target.set(PAYLOAD)
+        config = write_config(
+            tmp_path,
+            [target.address],
+            """  receiver: hook
+  routes:
+    - matchers: [alertname="Watchdog"]
+      receiver: deadmans-switch
+      repeat_interval: 1m""",
+            f"""  - name: hook
+    webhook_configs: [{{url: "{webhook.url}/hook"}}]
+  - name: deadmans-switch
+    webhook_configs: [{{url: "{webhook.url}/dms"}}]""",
+        )
+        config.write_text(config.read_text() + f'heartbeat: {{url: "{webhook.url}/beat", interval: 1s, method: POST, watchdog: true}}\n')
+        with DaemonProcess(config, tmp_path / "data") as daemon:
+            wait_until(lambda: len(webhook.payloads("/beat")) >= 3, 20, "heartbeat pings", daemon)
+            wait_until(lambda: webhook.payloads("/dms"), 20, "the Watchdog notification", daemon)
+            (alert,) = webhook.payloads("/dms")[0]["alerts"]
+            assert alert["labels"]["alertname"] == "Watchdog" and alert["status"] == "firing"
+            assert webhook.payloads("/hook") == []
+            assert 'alertd_heartbeat_pings_total{result="ok"}' in daemon_metrics(daemon)

@@ -14,6 +14,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from daemon.config.alerting import InhibitRuleConfig, RouteConfig, TimeIntervalConfig, fallback_errors, reference_errors
 from daemon.config.cloudwatch import CloudWatchConfig
 from daemon.config.duration import Duration
+from daemon.config.heartbeat import HeartbeatConfig
 from daemon.config.escalation import AcknowledgementsConfig, EscalationPolicyConfig, escalation_errors
 from daemon.config.probes import ProbeConfigs
 from daemon.config.receivers import AlertingGlobal, ReceiverConfig, alerting_global, with_global_defaults
@@ -190,6 +191,7 @@ class Config(Section):
     cloudwatch: CloudWatchConfig | None = None
     probes: ProbeConfigs = ()
     rule_evaluation: RuleEvaluationConfig = Field(default_factory=RuleEvaluationConfig)
+    heartbeat: HeartbeatConfig | None = None
     route: RouteConfig | None = None
     receivers: tuple[ReceiverConfig, ...] = ()
     inhibit_rules: tuple[InhibitRuleConfig, ...] = ()

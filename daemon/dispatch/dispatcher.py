@@ -367,6 +367,10 @@ class Dispatcher:
             names.sort()
         return views, receivers
 
+    def is_running(self) -> bool:
+        """Whether ``start`` was called and the maintenance loop is alive."""
+        return self._maintenance is not None and not self._maintenance.done()
+
     def group_count(self) -> int:
         return len(self._groups)
 
