@@ -54,3 +54,45 @@ def test_gc_drops_old_resolved_records() -> None:
     history.observe_alert(make_alert({"alertname": "A"}, starts_at=T0, ends_at=T0 + 61))
     clock._now = T0 + 7200
     assert history.gc() == 1 and store.load("incident") == {}
+
+
+
+async def test_the_notifier_drops_incidents_past_the_retention_on_its_own() -> None:
+    """The history's gc runs on the notifier's clock, like its other maintenance loops: a
+    resolved incident is gone once the retention has passed, a newer one stays."""
+    from prometheus_client import CollectorRegistry
+
+    from daemon.config.load import parse_config
+    from daemon.notify.history import DEFAULT_RETENTION, GC_INTERVAL
+    from daemon.notify.pipeline import Notifier
+    from daemon.rules.sink import OutgoingAlert
+    from daemon.testing.alerts import RecordingIntegration
+
+    clock, store = FakeClock(T0), MemoryStateStore()
+    config = parse_config("route: {receiver: team, group_by: [alertname], group_wait: 0s}\nreceivers: [{name: team}]\n")
+    notifier = Notifier(config, store, clock, CollectorRegistry(), {"team": [RecordingIntegration()]})
+    history = notifier.escalator.listener  # type: ignore[union-attr]
+    assert isinstance(history, IncidentHistory) and history.retention == DEFAULT_RETENTION == 90 * 86400
+    history.retention = 3 * GC_INTERVAL  # 90 days of 15-minute loops would be slow to step through
+
+    def fire_and_resolve(name: str) -> None:
+        now = clock.time()
+        notifier.receive([OutgoingAlert({"alertname": name, "priority": "P0"}, {}, now, now + 240, "")])
+        notifier.receive([OutgoingAlert({"alertname": name, "priority": "P0"}, {}, now, now, "", resolved=True)])
+
+    def kept() -> list[str]:
+        return sorted(d["alertname"] for d in store.load("incident").values())
+
+    await notifier.start()
+    try:
+        fire_and_resolve("Old")
+        await clock.advance(GC_INTERVAL + 1)
+        fire_and_resolve("Newer")
+        await clock.advance(2 * GC_INTERVAL - 2)  # the gc at 3 intervals has not run yet
+        assert kept() == ["Newer", "Old"] and all(d["resolved_at"] is not None for d in store.load("incident").values())
+        await clock.advance(GC_INTERVAL + 2)  # ran at 3 (Old resolved exactly 3 intervals ago: kept) and at 4
+        assert kept() == ["Newer"]
+        await clock.advance(GC_INTERVAL)
+        assert kept() == []
+    finally:
+        await notifier.stop()

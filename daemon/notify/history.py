@@ -4,7 +4,7 @@ per aggregation group with its escalation; and the report made from it.
 Kept in the state store (kinds ``incident`` per alert firing, ``incident_group`` per group
 escalation), so reports cover restarts; records older than ``retention`` are dropped. The
 history listens to the alert store (fired, resolved) and to the escalator (started, levels,
-acknowledged, resolved).
+acknowledged, resolved). The notifier runs ``run_gc`` next to its other maintenance loops.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from daemon.store import StateStore
 KIND = "incident"
 GROUP_KIND = "incident_group"
 DEFAULT_RETENTION = 90 * 86400.0
+GC_INTERVAL = 3600.0
 TOP = 5
 
 
@@ -119,6 +120,12 @@ class IncidentHistory:
             self._store.put(GROUP_KIND, key, self.groups[key])
 
     # -- upkeep and report --------------------------------------------------------------------
+
+    async def run_gc(self, interval: float = GC_INTERVAL) -> None:
+        """Run ``gc`` every ``interval`` on the clock, forever."""
+        while True:
+            await self._clock.sleep(interval)
+            self.gc()
 
     def gc(self) -> int:
         """Drop resolved records older than the retention; returns how many."""

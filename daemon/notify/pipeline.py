@@ -776,6 +776,9 @@ class Notifier:
             await self.dispatcher.start()
         for name, loop in (("alerts", self.alerts.run_gc()), ("silences", self.silences.run_gc()), ("nflog", self.nflog.run_gc())):
             self._tasks.append(asyncio.create_task(loop, name=f"gc {name}"))
+        history = self.escalator.listener if self.escalator is not None else None
+        if history is not None and hasattr(history, "run_gc"):  # the incident history's 90-day retention
+            self._tasks.append(asyncio.create_task(history.run_gc(), name="gc incidents"))
 
     async def stop(self) -> None:
         """Stop timers; a notification in progress is cancelled."""
