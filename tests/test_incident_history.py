@@ -96,3 +96,23 @@ async def test_the_notifier_drops_incidents_past_the_retention_on_its_own() -> N
         assert kept() == []
     finally:
         await notifier.stop()
+
+
+def test_an_alert_that_stops_being_sent_closes_its_incident_at_its_end() -> None:
+    """No resolved update ever comes (its rule was removed, say): the incident ends when the
+    alert expired, not never, and is dropped with the others after the retention."""
+    clock, store = FakeClock(T0), MemoryStateStore()
+    history = IncidentHistory(store, clock, retention=3600)
+    history.observe_alert(make_alert({"alertname": "Gone", "priority": "P0"}, starts_at=T0, ends_at=T0 + 60))
+    clock._now = T0 + 30
+    history.observe_alert(make_alert({"alertname": "Gone", "priority": "P0"}, starts_at=T0, ends_at=T0 + 90))  # sent again
+    clock._now = T0 + 100
+    assert history.gc() == 0
+    ((doc),) = store.load("incident").values()
+    assert doc["resolved_at"] == T0 + 90
+    assert history.report(86400)["severities"]["P0"]["mttr_seconds"] == 90
+    # Firing again later is a new incident.
+    history.observe_alert(make_alert({"alertname": "Gone", "priority": "P0"}, starts_at=T0 + 200, ends_at=T0 + 400))
+    assert sorted((d["fired_at"], d["resolved_at"]) for d in store.load("incident").values()) == [(T0, T0 + 90), (T0 + 200, None)]
+    clock._now = T0 + 90 + 3601
+    assert history.gc() == 1

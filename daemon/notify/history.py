@@ -41,6 +41,8 @@ class IncidentHistory:
         self.groups: dict[str, dict[str, Any]] = store.load(GROUP_KIND)
         self._open = {doc["fingerprint"]: key for key, doc in self.incidents.items() if doc.get("resolved_at") is None}
         self._open_groups = {doc["group_key"]: key for key, doc in self.groups.items() if doc.get("resolved_at") is None}
+        # When each open incident's alert expires unless it is sent again (its ends_at).
+        self._expiry: dict[str, float] = {}
 
     # -- alerts -------------------------------------------------------------------------------
 
@@ -48,14 +50,15 @@ class IncidentHistory:
         """An alert stored by the notifier (an ``AlertStore`` listener)."""
         now = self._clock.time()
         fp = alert.fingerprint
-        key = self._open.get(fp)
         if alert.resolved_at(now):
-            if key is not None:
-                doc = self.incidents[key]
-                doc["resolved_at"] = max(alert.ends_at, doc["fired_at"])
-                self._store.put(KIND, key, doc)
-                del self._open[fp]
+            self._expiry.pop(fp, None)
+            if fp in self._open:
+                self._close(fp, alert.ends_at)
             return
+        self._close_expired(fp, now)
+        key = self._open.get(fp)
+        if alert.ends_at > 0:
+            self._expiry[fp] = alert.ends_at
         if key is not None:
             return
         key = f"{fp}@{alert.starts_at:.3f}"
@@ -73,6 +76,21 @@ class IncidentHistory:
         self.incidents[key] = doc
         self._open[fp] = key
         self._store.put(KIND, key, doc)
+
+    def _close(self, fp: str, at: float) -> None:
+        key = self._open.pop(fp)
+        doc = self.incidents[key]
+        doc["resolved_at"] = max(at, doc["fired_at"])
+        self._store.put(KIND, key, doc)
+
+    def _close_expired(self, fp: str, now: float) -> None:
+        # An alert that stops being sent (its rule removed, say) resolves at its ends_at without
+        # a resolved update reaching the alert store: close its incident then.
+        ends = self._expiry.get(fp)
+        if ends is not None and ends <= now:
+            del self._expiry[fp]
+            if fp in self._open:
+                self._close(fp, ends)
 
     # -- the escalator's listener -------------------------------------------------------------
 
@@ -128,8 +146,12 @@ class IncidentHistory:
             self.gc()
 
     def gc(self) -> int:
-        """Drop resolved records older than the retention; returns how many."""
-        cutoff = self._clock.time() - self.retention
+        """Close the incidents of expired alerts, then drop resolved records older than the
+        retention; returns how many were dropped."""
+        now = self._clock.time()
+        for fp in list(self._expiry):
+            self._close_expired(fp, now)
+        cutoff = now - self.retention
         old = [(KIND, k) for k, d in self.incidents.items() if d.get("resolved_at") is not None and d["resolved_at"] < cutoff]
         old += [(GROUP_KIND, k) for k, d in self.groups.items() if d.get("resolved_at") is not None and d["resolved_at"] < cutoff]
         with self._store.transaction():
