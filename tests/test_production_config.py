@@ -199,7 +199,7 @@ def test_routes_test_gives_the_matrix(priority: str, monkeypatch: pytest.MonkeyP
 def test_every_mission_alert_reaches_the_receiver_of_its_tier() -> None:
     root = Route.build(production().route)  # type: ignore[arg-type]
     wrong = {}
-    for name, rule in alert_rules().items():
+    for name in alert_rules():
         labels = alert_labels(name, job="j", instance="i")
         expected = MATRIX[labels["priority"]][0]
         assert labels["severity"] == SEVERITY[labels["priority"]], name
