@@ -52,3 +52,14 @@ scrape_configs:
     assert shown
     for line in shown:
         assert line in printed
+
+
+def test_every_command_is_in_the_command_line_section() -> None:
+    import argparse
+
+    from daemon.cli import _parser
+
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    section = README.read_text().split("## Command line", 1)[1].split("\n## ", 1)[0]
+    for name in commands.choices:
+        assert f"alertd {name}" in section, name
