@@ -11,6 +11,7 @@ import structlog
 
 from daemon.clock import Clock
 from daemon.probe.prober import ProbeReport, Prober
+from daemon.schedule import Ticker
 from daemon.tsdb import STALE_NAN, Series, Store
 from daemon.tsdb.labels import METRIC_NAME, Labels
 
@@ -50,7 +51,7 @@ class ProbeLoop:
         self._on_probe = on_probe
         self._series: dict[str, Series] = {}
         self._previous: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._ticker: Ticker | None = None
 
     def offset(self) -> float:
         """Where in each interval this target is probed: spreads a job's targets over the interval."""
@@ -64,36 +65,21 @@ class ProbeLoop:
         old._previous = set()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"probe {self.job} {self.target}")
+        self._ticker = Ticker(
+            self._clock, self.interval, self.offset(), self.probe_once, name=f"probe {self.job} {self.target}"
+        )
+        self._ticker.start()
 
     async def stop(self, *, mark_stale: bool = True) -> None:
         """Stop probing; with ``mark_stale``, the target's series end with a stale marker."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        if self._ticker is not None:
+            await self._ticker.stop()
+            self._ticker = None
         if mark_stale:
             t_ms = int(self._clock.time() * 1000)
             for name in self._previous:
                 self._store.append(self._series[name], t_ms, STALE_NAN)
             self._previous = set()
-
-    async def _run(self) -> None:
-        interval = self.interval
-        now = self._clock.time()
-        next_at = now - (now % interval) + self.offset()
-        if next_at < now:
-            next_at += interval
-        while True:
-            await self._clock.sleep(next_at - self._clock.time())
-            await self.probe_once()
-            next_at += interval
-            now = self._clock.time()
-            if next_at <= now:  # an overrun: skip the missed ticks instead of piling them up
-                next_at += ((now - next_at) // interval + 1) * interval
 
     async def probe_once(self) -> ProbeReport:
         """Probe now and store ``probe_success``, ``probe_duration_seconds`` and what the prober found."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from daemon.clock import Clock
 from daemon.config import ScrapeConfig
+from daemon.schedule import Ticker
 from daemon.scrape.fetch import FetchError, Fetcher
 from daemon.scrape.parser import ParseError, ParserMemo, format_of, parse
 from daemon.scrape.relabel import Relabeler
@@ -109,40 +109,24 @@ class ScrapeLoop:
         self._memo = ParserMemo()  # what the parser learnt of this target's OpenMetrics lines
         self._previous: set[Series] = set()
         self._report: list[Series] = []  # created at the first scrape, so no series exists without samples
-        self._task: asyncio.Task[None] | None = None
+        self._ticker: Ticker | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"scrape {self.target.url}")
+        target = self.target
+        self._ticker = Ticker(self._clock, target.interval, target.offset(), self.scrape_once, name=f"scrape {target.url}")
+        self._ticker.start()
 
     async def stop(self, *, mark_stale: bool = True) -> None:
         """Stop scraping. A target that goes away marks all its series stale."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        if self._ticker is not None:
+            await self._ticker.stop()
+            self._ticker = None
         if mark_stale:
             t_ms = int(self._clock.time() * 1000)
             self._mark_stale(self._previous, t_ms)
             self._previous = set()
             for series in self._report:
                 self._store.append(series, t_ms, STALE_NAN)
-
-    async def _run(self) -> None:
-        interval = self.target.interval
-        now = self._clock.time()
-        next_at = now - (now % interval) + self.target.offset()
-        if next_at < now:
-            next_at += interval
-        while True:
-            await self._clock.sleep(next_at - self._clock.time())
-            await self.scrape_once()
-            next_at += interval
-            now = self._clock.time()
-            if next_at <= now:  # an overrun: skip the missed ticks instead of piling them up
-                next_at += ((now - next_at) // interval + 1) * interval
 
     async def scrape_once(self) -> None:
         """Scrape now, store the result, and update health and the report series."""
