@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from daemon import __version__
 
@@ -86,7 +86,6 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from daemon import logging
     from daemon.app import App, split_listen
-    from daemon.config import ConfigError, load_config, load_default_config
 
     if args.listen is not None:
         try:
@@ -94,15 +93,27 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"--listen: {exc}", file=sys.stderr)
             return 1
-    try:
-        config = load_config(args.config) if args.config else load_default_config()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    config = _load_config(args.config or None)
+    if config is None:
         return 1
     logging.configure(args.log_format, args.log_level)
     app = App(config, config_path=args.config, listen=args.listen, data_dir=args.data_dir)
     return _run_loop(app.serve())
+
+
+def _load_config(path: str | None, issues_to: TextIO | None = None) -> Config | None:
+    """The config at ``path`` (the embedded demo config without one), or ``None`` once every issue is printed.
+
+    Issues go to stderr unless ``issues_to`` says otherwise: ``check config`` reports them as its output.
+    """
+    from daemon.config import ConfigError, load_config, load_default_config
+
+    try:
+        return load_default_config() if path is None else load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=issues_to or sys.stderr)
+        return None
 
 
 def _run_loop(main: object) -> int:
@@ -114,28 +125,21 @@ def _run_loop(main: object) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from daemon.config import ConfigError, load_config, summarize
+    from daemon.config import summarize
 
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue)
+    config = _load_config(args.file, sys.stdout)
+    if config is None:
         return 1
     print(summarize(config))
     return 0
 
 
 def _config_routes_test(args: argparse.Namespace) -> int:
-    from daemon.config import ConfigError, load_config, load_default_config
     from daemon.dispatch.matchers import MatcherError, MatchType, parse_matcher
     from daemon.dispatch.route import Route, matching_tree
 
-    try:
-        config = load_config(args.config) if args.config else load_default_config()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    config = _load_config(args.config or None)
+    if config is None:
         return 1
     if config.route is None:
         print("alertd: error: no route provided in config", file=sys.stderr)
@@ -179,14 +183,10 @@ def _test_rules(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from daemon.config import ConfigError, load_config, load_default_config
     from daemon.promql.parser import ParseError, parse_expr
 
-    try:
-        config = load_config(args.config) if args.config else load_default_config()
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    config = _load_config(args.config or None)
+    if config is None:
         return 1
     try:
         expr = parse_expr(args.expr)
