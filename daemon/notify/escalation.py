@@ -34,7 +34,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -43,6 +43,10 @@ from daemon.config.escalation import EscalationPolicy
 from daemon.dispatch.alert import Alert
 from daemon.dispatch.dispatcher import MIN_TIMEOUT, Flush
 from daemon.store import StateStore
+
+if TYPE_CHECKING:
+    from daemon.config import Config
+    from daemon.notify.pipeline import Notifier
 
 KIND = "escalation"
 ACK_KIND = "ack"
@@ -450,12 +454,12 @@ def _sorted(alerts: Iterable[Alert]) -> list[Alert]:
     return sorted(alerts, key=alert_order)
 
 
-def policies_of(config: Any) -> dict[str, EscalationPolicy]:
+def policies_of(config: Config) -> dict[str, EscalationPolicy]:
     """The config's escalation policies by name."""
-    return {p.name: p.policy() for p in (getattr(config, "escalation_policies", None) or ())}
+    return {p.name: p.policy() for p in config.escalation_policies}
 
 
-def attach(notifier: Any) -> Escalator:
+def attach(notifier: Notifier) -> Escalator:
     """Give a ``Notifier`` its escalator (made once, kept across reloads) and hook it to the
     notifier's current dispatcher. Called at the end of each ``Notifier._configure``."""
     from daemon.dispatch.alerts import SUPPRESSED
@@ -474,7 +478,7 @@ def attach(notifier: Any) -> Escalator:
     async def send(flush: Flush) -> bool:
         return bool(await notifier.pipeline(flush))
 
-    escalator: Escalator | None = getattr(notifier, "escalator", None)
+    escalator = notifier.escalator
     if escalator is None:
         from daemon.notify.acknowledge import show_in_slack
 

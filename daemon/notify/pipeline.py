@@ -18,18 +18,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from daemon.clock import Clock
+from daemon.config import Config
+from daemon.config.alerting import time_interval_map
 from daemon.dispatch.alert import Alert, received, validate
 from daemon.dispatch.alerts import AlertStore, Marker
 from daemon.dispatch.dispatcher import Dispatcher, Flush, Settle
 from daemon.dispatch.inhibit import InhibitRule, Inhibitor, Muter
+from daemon.dispatch.route import Route
 from daemon.dispatch.silence import DEFAULT_RETENTION, Silencer, Silences
 from daemon.notify.escalation import Escalator
 from daemon.notify.escalation import attach as attach_escalation
@@ -39,6 +42,9 @@ from daemon.notify.failures import DeliveryFailures
 from daemon.notify.outbox import Outbox, OutboxEntry
 from daemon.store import StateStore
 from daemon.tsdb.labels import Labels
+
+if TYPE_CHECKING:
+    from daemon.rules.sink import AlertQueue, OutgoingAlert
 
 DEFAULT_RESOLVE_TIMEOUT = 300.0
 
@@ -566,7 +572,7 @@ class Pipeline:
                 return integration
         return None
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -672,8 +678,8 @@ class Notifier:
         await notifier.stop()
 
     ``config`` is the loaded ``Config`` (its ``route``, ``inhibit_rules``, ``time_intervals``,
-    ``mute_time_intervals`` and ``receivers``; without a ``route`` alerts are kept and listed
-    but never notified). ``integrations_by_receiver`` maps each receiver name to its
+    ``mute_time_intervals``, ``receivers``, ``global`` and ``web``; without a ``route`` alerts
+    are kept and listed but never notified). ``integrations_by_receiver`` maps each receiver name to its
     integrations (``build_integrations``). Silences and the notification log are read from and
     written to ``store``, so they survive restarts; alerts, groups and marks live in memory
     and are kept across ``reload``. ``metrics`` is the registry the pipeline's counters go in
@@ -684,7 +690,7 @@ class Notifier:
 
     def __init__(
         self,
-        config: Any,
+        config: Config,
         store: StateStore,
         clock: Clock,
         metrics: CollectorRegistry | NotifyMetrics | None,
@@ -722,24 +728,17 @@ class Notifier:
         self.escalator: Escalator | None = None
         self._configure(config, integrations_by_receiver)
 
-    def _configure(self, config: Any, integrations_by_receiver: Mapping[str, Sequence[Integration]]) -> None:
-        from daemon.config.alerting import time_interval_map
-        from daemon.dispatch.route import Route
-
+    def _configure(self, config: Config, integrations_by_receiver: Mapping[str, Sequence[Integration]]) -> None:
         self.config = config
         self.resolve_timeout = (
-            self._explicit_resolve_timeout if self._explicit_resolve_timeout is not None else _resolve_timeout(config)
+            self._explicit_resolve_timeout
+            if self._explicit_resolve_timeout is not None
+            else config.global_.resolve_timeout or DEFAULT_RESOLVE_TIMEOUT
         )
-        self.receiver_names = [r.name for r in (getattr(config, "receivers", None) or ())]
-        route_config = getattr(config, "route", None)
-        self.route = Route.build(route_config) if route_config is not None else None
-        self.time_intervals = time_interval_map(
-            getattr(config, "time_intervals", None) or (), getattr(config, "mute_time_intervals", None) or ()
-        )
-        rules = [
-            InhibitRule(rule.source(), rule.target(), frozenset(rule.equal))
-            for rule in (getattr(config, "inhibit_rules", None) or ())
-        ]
+        self.receiver_names = [r.name for r in config.receivers]
+        self.route = Route.build(config.route) if config.route is not None else None
+        self.time_intervals = time_interval_map(config.time_intervals, config.mute_time_intervals)
+        rules = [InhibitRule(rule.source(), rule.target(), frozenset(rule.equal)) for rule in config.inhibit_rules]
         self.inhibitor = Inhibitor(rules, self.alerts, self.clock, self.marker)
         self.pipeline = Pipeline(
             integrations_by_receiver=integrations_by_receiver,
@@ -749,15 +748,15 @@ class Notifier:
             silencer=self.silencer,
             time_intervals=self.time_intervals,
             metrics=self.metrics,
-            external_url=self.external_url or _external_url(config),
+            external_url=self.external_url or config.web.external_url or config.global_.external_url or "",
             retry=self.retry,
             outbox=self.outbox,
             deadlines=self.deadlines,
-            fallbacks={r.name: tuple(getattr(r, "fallback_receivers", ())) for r in (getattr(config, "receivers", None) or ())},
+            fallbacks={r.name: r.fallback_receivers for r in config.receivers},
             on_failure=self.failures.failed,
             on_success=self.failures.delivered,
         )
-        self.failures.labels = _external_labels(config)
+        self.failures.labels = dict(config.global_.external_labels)
         self.settle = self._explicit_settle or settle_for(
             config, self._evaluation_intervals() if self._evaluation_intervals is not None else ()
         )
@@ -796,7 +795,7 @@ class Notifier:
                 await task
         self._tasks.clear()
 
-    async def reload(self, config: Any, integrations_by_receiver: Mapping[str, Sequence[Integration]]) -> None:
+    async def reload(self, config: Config, integrations_by_receiver: Mapping[str, Sequence[Integration]]) -> None:
         """Apply a new config: routes, groups, inhibition and integrations are rebuilt; alerts,
         silences and the notification log are kept (new groups do not notify again what the log
         says was sent)."""
@@ -808,8 +807,8 @@ class Notifier:
         if running and self.dispatcher is not None:
             await self.dispatcher.start()
 
-    def receive(self, batch: Iterable[Any]) -> None:
-        """Take alerts from the rule engine (``OutgoingAlert``s, or anything with its fields)."""
+    def receive(self, batch: Iterable[OutgoingAlert]) -> None:
+        """Take alerts from the rule engine."""
         now = self.clock.time()
         alerts = []
         for outgoing in batch:
@@ -829,7 +828,7 @@ class Notifier:
             alerts.append(alert)
         self.alerts.put(*alerts)
 
-    async def consume(self, queue: Any) -> None:
+    async def consume(self, queue: AlertQueue) -> None:
         """Feed the batches of an ``AlertQueue`` into ``receive``, forever."""
         while True:
             self.receive(await queue.get())
@@ -844,51 +843,29 @@ class Notifier:
         """The alerting part of the config as YAML, secrets hidden (``/api/v2/status``'s ``original``)."""
         import yaml
 
+        config = self.config
         parts: dict[str, Any] = {}
-        for key in ("route", "receivers", "inhibit_rules", "time_intervals", "mute_time_intervals"):
-            value = getattr(self.config, key, None)
-            if not value:
-                continue
-            try:
-                if isinstance(value, (tuple, list)):
-                    parts[key] = [v.model_dump(mode="json", by_alias=True, exclude_none=True) for v in value]
-                else:
-                    parts[key] = value.model_dump(mode="json", by_alias=True, exclude_none=True)
-            except AttributeError:
-                continue
+        if config.route is not None:
+            parts["route"] = config.route.model_dump(mode="json", by_alias=True, exclude_none=True)
+        lists = (
+            ("receivers", config.receivers),
+            ("inhibit_rules", config.inhibit_rules),
+            ("time_intervals", config.time_intervals),
+            ("mute_time_intervals", config.mute_time_intervals),
+        )
+        for key, values in lists:
+            if values:
+                parts[key] = [v.model_dump(mode="json", by_alias=True, exclude_none=True) for v in values]
         return yaml.safe_dump(parts, sort_keys=False, allow_unicode=True) if parts else ""
 
 
-def settle_for(config: Any, evaluation_intervals: Iterable[float] = ()) -> Settle:
+def settle_for(config: Config, evaluation_intervals: Iterable[float] = ()) -> Settle:
     """The settle times (see ``Settle``) for the config's cadence: its longest scrape interval
     (jobs and ``global``) and its longest evaluation interval (``global``, and the rule groups'
     own ``evaluation_intervals`` when the caller knows them)."""
-    glob = getattr(config, "global_", None)
-    scrape = [float(getattr(glob, "scrape_interval", 60.0) or 60.0)]
-    scrape += [float(job.scrape_interval) for job in getattr(config, "scrape_configs", None) or () if job.scrape_interval]
-    evaluation = [float(getattr(glob, "evaluation_interval", 60.0) or 60.0), *evaluation_intervals]
-    if getattr(config, "scrape_configs", None):
-        scrape = scrape[1:] or scrape  # the jobs' intervals are the ones in use
+    glob = config.global_
+    # The jobs' intervals are the ones in use; ``global`` counts only without jobs.
+    scrape = [float(job.scrape_interval) for job in config.scrape_configs if job.scrape_interval]
+    scrape = scrape or [float(glob.scrape_interval or 60.0)]
+    evaluation = [float(glob.evaluation_interval or 60.0), *evaluation_intervals]
     return Settle.for_cadence(max(scrape), max(evaluation))
-
-
-def _external_labels(config: Any) -> dict[str, str]:
-    labels = getattr(getattr(config, "global_", None), "external_labels", None)
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
-
-
-def _resolve_timeout(config: Any) -> float:
-    # Alertmanager's global.resolve_timeout, wherever the config keeps its alerting globals.
-    for holder in (getattr(config, "alerting_global", None), getattr(config, "global_", None), config):
-        value = getattr(holder, "resolve_timeout", None)
-        if isinstance(value, (int, float)) and value > 0:
-            return float(value)
-    return DEFAULT_RESOLVE_TIMEOUT
-
-
-def _external_url(config: Any) -> str:
-    for holder in (getattr(config, "web", None), getattr(config, "global_", None)):
-        value = getattr(holder, "external_url", None)
-        if isinstance(value, str) and value:
-            return value
-    return ""
