@@ -14,7 +14,7 @@ import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TextIO, TypeVar
 
 import httpx
 
@@ -153,9 +153,14 @@ async def close_integrations(integrations: list[Integration]) -> None:
             await close()
 
 
+def owns_client(config: HTTPConfig | None) -> bool:
+    """Whether an entry with this ``http_config`` needs a client of its own (TLS settings, a proxy)."""
+    return config is not None and (config.tls_config is not None or config.proxy_url is not None)
+
+
 def client_for(config: HTTPConfig | None, shared: httpx.AsyncClient) -> httpx.AsyncClient:
-    """``shared`` unless ``config`` needs a transport of its own (TLS settings, a proxy)."""
-    if config is None or (config.tls_config is None and config.proxy_url is None):
+    """``shared`` unless ``config`` needs a transport of its own (``owns_client``)."""
+    if config is None or not owns_client(config):
         return shared
     return httpx.AsyncClient(
         verify=ssl_context(config.tls_config) if config.tls_config is not None else True,
@@ -190,10 +195,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def retryable_status(status: int) -> bool:
+    """Whether an HTTP answer with this status may succeed later: 429 and 5xx; other 4xx are permanent."""
+    return status == 429 or status >= 500
+
+
 def http_failure(what: str, status: int, body: str, retry_after: float | None) -> DeliveryError:
-    """The error for an HTTP answer that is not a success: 429 and 5xx retryable, other 4xx not."""
+    """The error for an HTTP answer that is not a success (``retryable_status``)."""
     detail = " ".join(body.split())[:300]
-    retryable = status == 429 or status >= 500
+    retryable = retryable_status(status)
     message = f"{what}: HTTP {status}" + (f": {detail}" if detail else "")
     return DeliveryError(message, retryable=retryable, retry_after=retry_after if retryable else None)
 
@@ -226,6 +236,47 @@ async def post_json(
         retry_after = parse_retry_after(response.headers.get("Retry-After"), clock.time())
         raise http_failure(what, response.status_code, response.text, retry_after)
     return response
+
+
+class HTTPEntry(Protocol):
+    """What an HTTP integration reads of its ``*_configs`` entry besides its own fields."""
+
+    @property
+    def send_resolved(self) -> bool: ...
+
+    @property
+    def http_config(self) -> HTTPConfig | None: ...
+
+
+EntryT = TypeVar("EntryT", bound=HTTPEntry)
+
+
+class HTTPIntegration(Generic[EntryT]):
+    """An integration that POSTs JSON (PagerDuty, webhooks); subclasses set ``name`` and ``notify``.
+
+    ``http`` is the client ``client_for`` chose for ``config``: the shared one, or one of the
+    entry's own, which ``aclose`` closes.
+    """
+
+    name: str
+
+    def __init__(self, receiver: str, index: int, config: EntryT, *, http: httpx.AsyncClient, clock: Clock) -> None:
+        self.receiver = receiver
+        self.index = index
+        self.config = config
+        self.send_resolved = config.send_resolved
+        self._http = http
+        self._clock = clock
+
+    async def post(self, url: str, body: bytes, *, timeout: float | None = None) -> httpx.Response:
+        """One attempt (``post_json``) with the entry's ``http_config``."""
+        return await post_json(
+            self._http, self.name, url, body, config=self.config.http_config, clock=self._clock, timeout=timeout
+        )
+
+    async def aclose(self) -> None:
+        if owns_client(self.config.http_config):
+            await self._http.aclose()
 
 
 def _common(maps: list[dict[str, str]]) -> dict[str, str]:

@@ -13,13 +13,10 @@ import hashlib
 import json
 from typing import Any
 
-import httpx
-
-from daemon.clock import Clock
 from daemon.config.receivers import PagerDutyConfig
 from daemon.dispatch.alert import rfc3339
 from daemon.notify.message import alert_fields, first_fields, render, truncate
-from daemon.notify.notification import Notification, post_json
+from daemon.notify.notification import HTTPIntegration, Notification
 
 MAX_SUMMARY = 1024
 MAX_EVENT_BYTES = 512 * 1024
@@ -115,23 +112,10 @@ def _instance(alert: Any, notification: Notification) -> str:
     return render(_INSTANCE, {**fields, "labels": labels, "annotations": annotations})
 
 
-class PagerDutyIntegration:
+class PagerDutyIntegration(HTTPIntegration[PagerDutyConfig]):
     """Sends one event per notification to ``url`` (``global.pagerduty_url`` by default)."""
 
     name = "pagerduty"
 
-    def __init__(self, receiver: str, index: int, config: PagerDutyConfig, *, http: httpx.AsyncClient, clock: Clock) -> None:
-        self.receiver = receiver
-        self.index = index
-        self.config = config
-        self.send_resolved = config.send_resolved
-        self._http = http
-        self._clock = clock
-
     async def notify(self, notification: Notification) -> None:
-        body = encode_event(pagerduty_event(self.config, notification))
-        await post_json(self._http, "pagerduty", self.config.url, body, config=self.config.http_config, clock=self._clock)
-
-    async def aclose(self) -> None:
-        if self.config.http_config is not None and (self.config.http_config.tls_config or self.config.http_config.proxy_url):
-            await self._http.aclose()
+        await self.post(self.config.url, encode_event(pagerduty_event(self.config, notification)))

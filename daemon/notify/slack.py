@@ -27,7 +27,7 @@ from daemon.clock import Clock
 from daemon.config.receivers import SLACK_MENTIONS, SlackConfig
 from daemon.notify.acknowledge import ack_blocks, is_urgent
 from daemon.notify.message import first_fields, render, render_alerts, slack_escape, truncate
-from daemon.notify.notification import DeliveryError, Notification, describe, parse_retry_after, ssl_context
+from daemon.notify.notification import DeliveryError, Notification, describe, parse_retry_after, retryable_status, ssl_context
 from daemon.store import StateStore
 
 STATE_KIND = "slack_message"
@@ -51,7 +51,7 @@ class SlackError(DeliveryError):
     """A failed Slack call; ``code`` is the ``ok: false`` error (or the webhook's answer body)."""
 
     def __init__(self, code: str, status: int, retry_after: float | None) -> None:
-        retryable = status == 429 or status >= 500 or code in RETRYABLE_ERRORS
+        retryable = retryable_status(status) or code in RETRYABLE_ERRORS
         super().__init__(
             f"slack: {code or 'HTTP ' + str(status)}" + (f" (HTTP {status})" if code and status != 200 else ""),
             retryable=retryable,

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
-from daemon.clock import Clock
 from daemon.config.receivers import WebhookConfig
 from daemon.dispatch.alert import Alert, rfc3339
-from daemon.notify.notification import Notification, post_json
+from daemon.notify.notification import HTTPIntegration, Notification
 
 
 def webhook_payload(notification: Notification, max_alerts: int = 0) -> dict[str, Any]:
@@ -49,32 +46,12 @@ def _alert(alert: Alert, now: float) -> dict[str, Any]:
     }
 
 
-class WebhookIntegration:
+class WebhookIntegration(HTTPIntegration[WebhookConfig]):
     """POSTs the payload; 2xx is success, 429/5xx/transport errors retryable, other 4xx not."""
 
     name = "webhook"
 
-    def __init__(self, receiver: str, index: int, config: WebhookConfig, *, http: httpx.AsyncClient, clock: Clock) -> None:
-        self.receiver = receiver
-        self.index = index
-        self.config = config
-        self.send_resolved = config.send_resolved
-        self._http = http
-        self._clock = clock
-
     async def notify(self, notification: Notification) -> None:
         assert self.config.url is not None  # checked at load
         body = json.dumps(webhook_payload(notification, self.config.max_alerts)).encode()
-        await post_json(
-            self._http,
-            "webhook",
-            self.config.url.reveal(),
-            body,
-            config=self.config.http_config,
-            clock=self._clock,
-            timeout=self.config.timeout or None,
-        )
-
-    async def aclose(self) -> None:
-        if self.config.http_config is not None and (self.config.http_config.tls_config or self.config.http_config.proxy_url):
-            await self._http.aclose()
+        await self.post(self.config.url.reveal(), body, timeout=self.config.timeout or None)
