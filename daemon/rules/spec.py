@@ -33,11 +33,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from daemon.config.duration import parse_duration
-from daemon.config.errors import ConfigError
-from daemon.config.yamlsrc import KeyPath, YamlDocument, load_yaml
+from daemon.config.yamlsrc import KeyPath, YamlDocument
 from daemon.promql.parser import ParseError, parse_expr
 from daemon.rules.template import AlertTemplate, TemplateError
+from daemon.rules.yamlfields import FieldReader, YamlFileError, go_kind, load_document
 
 __all__ = [
     "AlertingRuleSpec",
@@ -151,12 +150,8 @@ class GroupSpec:
     line: int = 0
 
 
-class RuleFileError(Exception):
+class RuleFileError(YamlFileError):
     """Rule files that did not load; ``issues`` holds every problem as ``FILE:LINE: message``."""
-
-    def __init__(self, issues: Sequence[str]) -> None:
-        self.issues: tuple[str, ...] = tuple(issues)
-        super().__init__("\n".join(self.issues))
 
 
 def load_rule_files(patterns: Sequence[str]) -> list[GroupSpec]:
@@ -198,11 +193,7 @@ def expand_patterns(patterns: Sequence[str]) -> list[str]:
 
 def parse_rule_file(text: str, file: str) -> list[GroupSpec]:
     """The groups in one rule file's ``text``; ``file`` names it in errors and in ``GroupSpec.file``."""
-    try:
-        doc = load_yaml(text, file)
-    except ConfigError as exc:
-        raise RuleFileError([str(issue) for issue in exc.issues]) from None
-    return _FileReader(doc, text, file).read()
+    return _FileReader(load_document(text, file, RuleFileError), text, file).read()
 
 
 def check_rule_files(files: Sequence[str], out: TextIO, err: TextIO) -> int:
@@ -239,14 +230,12 @@ def _os_message(exc: BaseException) -> str:
     return str(exc)
 
 
-class _FileReader:
+class _FileReader(FieldReader):
     """Walks one parsed file, collecting issues instead of stopping at the first."""
 
     def __init__(self, doc: YamlDocument, text: str, file: str) -> None:
-        self.doc = doc
+        super().__init__(doc, file)
         self.text_lines = text.splitlines()
-        self.file = file
-        self.issues: list[str] = []
 
     def read(self) -> list[GroupSpec]:
         data = self.doc.data
@@ -254,12 +243,12 @@ class _FileReader:
         if data is None:
             return groups
         if not isinstance(data, dict):
-            self.issue((), f"cannot unmarshal {_kind(data)} into rulefmt.RuleGroups")
+            self.issue((), f"cannot unmarshal {go_kind(data)} into rulefmt.RuleGroups")
         else:
             self.unknown_keys((), data, ("groups",), "rulefmt.RuleGroups")
             items = data.get("groups")
             if items is not None and not isinstance(items, list):
-                self.issue(("groups",), f"cannot unmarshal {_kind(items)} into []rulefmt.RuleGroup")
+                self.issue(("groups",), f"cannot unmarshal {go_kind(items)} into []rulefmt.RuleGroup")
             else:
                 seen: set[str] = set()
                 for index, item in enumerate(items or ()):
@@ -270,19 +259,9 @@ class _FileReader:
             raise RuleFileError(self.issues)
         return groups
 
-    def issue(self, path: KeyPath, message: str, line: int | None = None) -> None:
-        if line is None:
-            line = self.doc.line_of(path)
-        self.issues.append(f"{self.file}:{line}: {message}" if line else f"{self.file}: {message}")
-
-    def unknown_keys(self, path: KeyPath, data: dict[str, Any], known: Sequence[str], go_type: str) -> None:
-        for key in data:
-            if key not in known:
-                self.issue((*path, key), f"field {key} not found in type {go_type}")
-
     def group(self, path: KeyPath, data: Any, seen: set[str]) -> GroupSpec | None:
         if not isinstance(data, dict):
-            self.issue(path, f"cannot unmarshal {_kind(data)} into rulefmt.RuleGroup")
+            self.issue(path, f"cannot unmarshal {go_kind(data)} into rulefmt.RuleGroup")
             return None
         self.unknown_keys(path, data, _GROUP_KEYS, "rulefmt.RuleGroup")
         before = len(self.issues)
@@ -299,7 +278,7 @@ class _FileReader:
         rules: list[RuleSpec] = []
         raw_rules = data.get("rules")
         if raw_rules is not None and not isinstance(raw_rules, list):
-            self.issue((*path, "rules"), f"cannot unmarshal {_kind(raw_rules)} into []rulefmt.RuleNode")
+            self.issue((*path, "rules"), f"cannot unmarshal {go_kind(raw_rules)} into []rulefmt.RuleNode")
             raw_rules = None
         for index, raw in enumerate(raw_rules or ()):
             rule = self.rule((*path, "rules", index), raw, name, index + 1)
@@ -320,7 +299,7 @@ class _FileReader:
 
     def rule(self, path: KeyPath, data: Any, group: str, number: int) -> RuleSpec | None:
         if not isinstance(data, dict):
-            self.issue(path, f"cannot unmarshal {_kind(data)} into rulefmt.RuleNode")
+            self.issue(path, f"cannot unmarshal {go_kind(data)} into rulefmt.RuleNode")
             return None
         self.unknown_keys(path, data, _RULE_KEYS, "rulefmt.RuleNode")
         before = len(self.issues)
@@ -394,25 +373,6 @@ class _FileReader:
             return key_line + error_line
         return key_line
 
-    def string(self, path: KeyPath, data: dict[str, Any], key: str) -> str:
-        value = data.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            self.issue((*path, key), f"cannot unmarshal {_kind(value)} into string ({key})")
-            return ""
-        return value
-
-    def duration(self, path: KeyPath, data: dict[str, Any], key: str) -> float:
-        text = self.string(path, data, key)
-        if text == "":
-            return 0.0
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            self.issue((*path, key), f"{key}: {exc}")
-            return 0.0
-
     def integer(self, path: KeyPath, data: dict[str, Any], key: str) -> int:
         text = self.string(path, data, key)
         if text == "":
@@ -428,17 +388,9 @@ class _FileReader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.issue((*path, key), f"cannot unmarshal {_kind(value)} into map[string]string ({key})")
+            self.issue((*path, key), f"cannot unmarshal {go_kind(value)} into map[string]string ({key})")
             return {}
-        result: dict[str, str] = {}
-        for name, item in value.items():
-            if item is None:
-                item = ""
-            if not isinstance(item, str):
-                self.issue((*path, key, name), f"cannot unmarshal {_kind(item)} into string ({key}.{name})")
-                continue
-            result[name] = item
-        return result
+        return self.string_values(path, key, value)
 
     def labels(self, path: KeyPath, data: dict[str, Any], key: str, where: str) -> FrozenMap:
         labels = self.mapping(path, data, key)
@@ -464,12 +416,3 @@ def _valid_utf8(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _kind(value: Any) -> str:
-    """Go YAML's name for what was found where something else was expected."""
-    if isinstance(value, dict):
-        return "!!map"
-    if isinstance(value, list):
-        return "!!seq"
-    return f"!!str `{value}`"

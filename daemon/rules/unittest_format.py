@@ -35,15 +35,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.config.duration import parse_duration
-from daemon.config.errors import ConfigError
-from daemon.config.yamlsrc import KeyPath, YamlDocument, load_yaml
+from daemon.config.yamlsrc import KeyPath
 from daemon.promql.ast import Expr, ParenExpr, VectorSelector
 from daemon.promql.parser import ParseError, parse_expr
+from daemon.rules.yamlfields import FieldReader, YamlFileError, go_kind, load_document
 from daemon.tsdb import STALE_NAN
 
 __all__ = [
@@ -144,14 +142,10 @@ class UnitTestFile:
     tests: tuple[TestGroup, ...] = field(default=())
 
 
-class TestFileError(Exception):
+class TestFileError(YamlFileError):
     """A test file that cannot be read; ``issues`` holds every problem as ``FILE:LINE: message``."""
 
     __test__ = False
-
-    def __init__(self, issues: Sequence[str]) -> None:
-        self.issues: tuple[str, ...] = tuple(issues)
-        super().__init__("\n".join(self.issues))
 
 
 class SeriesError(ValueError):
@@ -174,31 +168,19 @@ _GROUP_KEYS = (
 
 def parse_test_file(text: str, file: str) -> UnitTestFile:
     """The test file in ``text``, or ``TestFileError`` listing every problem."""
-    try:
-        doc = load_yaml(text, file)
-    except ConfigError as exc:
-        raise TestFileError([str(issue) for issue in exc.issues]) from None
-    return _Reader(doc, file).read()
+    return _Reader(load_document(text, file, TestFileError), file).read()
 
 
-class _Reader:
-    def __init__(self, doc: YamlDocument, file: str) -> None:
-        self.doc = doc
-        self.file = file
-        self.issues: list[str] = []
-
-    def issue(self, path: KeyPath, message: str) -> None:
-        line = self.doc.line_of(path)
-        self.issues.append(f"{self.file}:{line}: {message}" if line else f"{self.file}: {message}")
+class _Reader(FieldReader):
 
     def read(self) -> UnitTestFile:
         data = self.doc.data
         if data is None:
             return UnitTestFile()
         if not isinstance(data, dict):
-            self.issue((), f"cannot unmarshal {_kind(data)} into main.unitTestFile")
+            self.issue((), f"cannot unmarshal {go_kind(data)} into main.unitTestFile")
             raise TestFileError(self.issues)
-        self.keys((), data, _FILE_KEYS, "main.unitTestFile")
+        self.unknown_keys((), data, _FILE_KEYS, "main.unitTestFile")
         rule_files = tuple(self.strings((), data, "rule_files"))
         interval = self.duration((), data, "evaluation_interval") or DEFAULT_EVALUATION_INTERVAL
         order = tuple(self.strings((), data, "group_eval_order"))
@@ -209,16 +191,11 @@ class _Reader:
             raise TestFileError(self.issues)
         return UnitTestFile(rule_files, interval, order, tests)
 
-    def keys(self, path: KeyPath, data: dict[str, Any], known: Sequence[str], go_type: str) -> None:
-        for key in data:
-            if key not in known:
-                self.issue((*path, key), f"field {key} not found in type {go_type}")
-
     def mapping(self, path: KeyPath, data: Any, go_type: str) -> dict[str, Any]:
         if data is None:
             return {}
         if not isinstance(data, dict):
-            self.issue(path, f"cannot unmarshal {_kind(data)} into {go_type}")
+            self.issue(path, f"cannot unmarshal {go_kind(data)} into {go_type}")
             return {}
         return data
 
@@ -227,17 +204,8 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.issue((*path, key), f"cannot unmarshal {_kind(value)} into a list ({key})")
+            self.issue((*path, key), f"cannot unmarshal {go_kind(value)} into a list ({key})")
             return []
-        return value
-
-    def string(self, path: KeyPath, data: dict[str, Any], key: str) -> str:
-        value = data.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            self.issue((*path, key), f"cannot unmarshal {_kind(value)} into string ({key})")
-            return ""
         return value
 
     def strings(self, path: KeyPath, data: dict[str, Any], key: str) -> list[str]:
@@ -246,18 +214,8 @@ class _Reader:
             if isinstance(item, str):
                 out.append(item)
             elif item is not None:
-                self.issue((*path, key, i), f"cannot unmarshal {_kind(item)} into string ({key})")
+                self.issue((*path, key, i), f"cannot unmarshal {go_kind(item)} into string ({key})")
         return out
-
-    def duration(self, path: KeyPath, data: dict[str, Any], key: str) -> float:
-        text = self.string(path, data, key)
-        if not text:
-            return 0.0
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            self.issue((*path, key), f"{key}: {exc}")
-            return 0.0
 
     def float_value(self, path: KeyPath, data: dict[str, Any], key: str) -> float:
         text = self.string(path, data, key)
@@ -271,24 +229,16 @@ class _Reader:
 
     def pairs(self, path: KeyPath, data: dict[str, Any], key: str) -> LabelPairs:
         mapping = self.mapping((*path, key), data.get(key), "map[string]string")
-        out: dict[str, str] = {}
-        for name, value in mapping.items():
-            if value is None:
-                value = ""
-            if not isinstance(value, str):
-                self.issue((*path, key, name), f"cannot unmarshal {_kind(value)} into string ({key}.{name})")
-                continue
-            out[name] = value
-        return tuple(sorted(out.items()))
+        return tuple(sorted(self.string_values(path, key, mapping).items()))
 
     def group(self, path: KeyPath, raw: Any, default_interval: float) -> TestGroup:
         data = self.mapping(path, raw, "main.testGroup")
-        self.keys(path, data, _GROUP_KEYS, "main.testGroup")
+        self.unknown_keys(path, data, _GROUP_KEYS, "main.testGroup")
         series = []
         for i, item in enumerate(self.items(path, data, "input_series")):
             where = (*path, "input_series", i)
             entry = self.mapping(where, item, "main.series")
-            self.keys(where, entry, ("series", "values"), "main.series")
+            self.unknown_keys(where, entry, ("series", "values"), "main.series")
             series.append(
                 InputSeries(self.string(where, entry, "series"), self.string(where, entry, "values"), self.line(where))
             )
@@ -296,12 +246,12 @@ class _Reader:
         for i, item in enumerate(self.items(path, data, "alert_rule_test")):
             where = (*path, "alert_rule_test", i)
             entry = self.mapping(where, item, "main.alertTestCase")
-            self.keys(where, entry, ("eval_time", "alertname", "exp_alerts"), "main.alertTestCase")
+            self.unknown_keys(where, entry, ("eval_time", "alertname", "exp_alerts"), "main.alertTestCase")
             expected = []
             for j, exp in enumerate(self.items(where, entry, "exp_alerts")):
                 at = (*where, "exp_alerts", j)
                 exp_data = self.mapping(at, exp, "main.alert")
-                self.keys(at, exp_data, ("exp_labels", "exp_annotations"), "main.alert")
+                self.unknown_keys(at, exp_data, ("exp_labels", "exp_annotations"), "main.alert")
                 expected.append(
                     ExpectedAlert(self.pairs(at, exp_data, "exp_labels"), self.pairs(at, exp_data, "exp_annotations"))
                 )
@@ -317,12 +267,12 @@ class _Reader:
         for i, item in enumerate(self.items(path, data, "promql_expr_test")):
             where = (*path, "promql_expr_test", i)
             entry = self.mapping(where, item, "main.promqlTestCase")
-            self.keys(where, entry, ("expr", "eval_time", "exp_samples"), "main.promqlTestCase")
+            self.unknown_keys(where, entry, ("expr", "eval_time", "exp_samples"), "main.promqlTestCase")
             samples = []
             for j, sample in enumerate(self.items(where, entry, "exp_samples")):
                 at = (*where, "exp_samples", j)
                 sample_data = self.mapping(at, sample, "main.sample")
-                self.keys(at, sample_data, ("labels", "value"), "main.sample")
+                self.unknown_keys(at, sample_data, ("labels", "value"), "main.sample")
                 samples.append(
                     ExpectedSample(self.string(at, sample_data, "labels"), self.float_value(at, sample_data, "value"))
                 )
@@ -347,14 +297,6 @@ class _Reader:
 
     def line(self, path: KeyPath) -> int:
         return self.doc.line_of(path) or 0
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "!!map"
-    if isinstance(value, list):
-        return "!!seq"
-    return f"!!str `{value}`"
 
 
 _YAML_SPECIAL = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
