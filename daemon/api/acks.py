@@ -13,16 +13,20 @@ Answers are Prometheus-shaped: ``{"status": "success", "data": ...}`` or ``{"sta
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from daemon.api import server
+from daemon.api.alertmanager import bounded_body, notifier_of
 from daemon.dispatch.matchers import Matcher, MatcherError, matches_all, parse_matchers
 from daemon.notify.acknowledge import ACK_ACTION, ack_token, verify_pagerduty, verify_slack
 from daemon.notify.escalation import Escalator, GroupLike, base_group_key
+from daemon.notify.history import IncidentHistory
 from daemon.notify.pagerduty import dedup_key
+from daemon.notify.pipeline import Notifier
 
 MAX_BODY = 64 * 1024
 MAX_FIELD = 1024
@@ -47,13 +51,16 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/incidents", _handle(incidents))
 
 
-def _handle(handler: Any) -> Any:
+Handler = Callable[[web.Request, Notifier, Escalator], Awaitable[Any]]
+
+
+def _handle(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            notifier = getattr(request.app[server.DAEMON], "notifier", None)
+            notifier = notifier_of(request)
             if notifier is None or notifier.escalator is None:
                 raise Refused(503, "unavailable", "alerting is not configured")
-            data = await handler(request, notifier)
+            data = await handler(request, notifier, notifier.escalator)
         except Refused as exc:
             body = {"status": "error", "errorType": exc.kind, "error": str(exc)}
             return web.json_response(body, status=exc.status)
@@ -67,10 +74,8 @@ def _handle(handler: Any) -> Any:
 
 async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     """The request body, refused with 413 beyond ``limit`` bytes (before reading it all)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise Refused(413, "too_large", f"request body larger than {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
+    body = await bounded_body(request, limit)
+    if body is None:
         raise Refused(413, "too_large", f"request body larger than {limit} bytes")
     return body
 
@@ -111,7 +116,7 @@ def _matchers(data: dict[str, Any]) -> list[Matcher]:
     return found
 
 
-def select_groups(notifier: Any, data: dict[str, Any]) -> list[GroupLike]:
+def select_groups(notifier: Notifier, data: dict[str, Any]) -> list[GroupLike]:
     """The groups a request body names (``group_key`` or ``matchers``) that have firing alerts.
 
     404 when nothing matches; 409 when what matches is resolved only.
@@ -148,30 +153,27 @@ def select_groups(notifier: Any, data: dict[str, Any]) -> list[GroupLike]:
     return firing
 
 
-async def list_acks(request: web.Request, notifier: Any) -> Any:
-    return [ack.to_document() for ack in notifier.escalator.acks()]
+async def list_acks(request: web.Request, notifier: Notifier, escalator: Escalator) -> Any:
+    return [ack.to_document() for ack in escalator.acks()]
 
 
-async def post_ack(request: web.Request, notifier: Any) -> Any:
+async def post_ack(request: web.Request, notifier: Notifier, escalator: Escalator) -> Any:
     data = _json_object(await read_body(request))
     by = _text(data, "by", required=True)
     comment = _text(data, "comment")
-    escalator: Escalator = notifier.escalator
     acks = [escalator.acknowledge(group, by, comment, via=_text(data, "via") or "api") for group in select_groups(notifier, data)]
     return [ack.to_document() for ack in acks]
 
 
-async def delete_acks(request: web.Request, notifier: Any) -> Any:
+async def delete_acks(request: web.Request, notifier: Notifier, escalator: Escalator) -> Any:
     data = _json_object(await read_body(request))
-    escalator: Escalator = notifier.escalator
     removed = [a for a in (escalator.unacknowledge(g.key) for g in select_groups(notifier, data)) if a is not None]
     if not removed:
         raise Refused(404, "not_found", "the matching alerts are not acknowledged")
     return [ack.to_document() for ack in removed]
 
 
-async def delete_ack(request: web.Request, notifier: Any) -> Any:
-    escalator: Escalator = notifier.escalator
+async def delete_ack(request: web.Request, notifier: Notifier, escalator: Escalator) -> Any:
     wanted = request.match_info["ack_id"]
     for ack in escalator.acks():
         if ack.id == wanted:
@@ -180,7 +182,7 @@ async def delete_ack(request: web.Request, notifier: Any) -> Any:
     raise Refused(404, "not_found", f"no acknowledgement with id {wanted}")
 
 
-async def incidents(request: web.Request, notifier: Any) -> Any:
+async def incidents(request: web.Request, notifier: Notifier, escalator: Escalator) -> Any:
     """The incident report of the last ``since`` (default 7d), with uptime per job from ``up``."""
     from daemon.config.duration import format_duration, parse_duration
 
@@ -190,8 +192,8 @@ async def incidents(request: web.Request, notifier: Any) -> Any:
         raise Refused(400, "bad_data", f'invalid parameter "since": {exc}') from None
     if since <= 0:
         raise Refused(400, "bad_data", 'invalid parameter "since": must be longer than 0s')
-    history = notifier.escalator.listener
-    if history is None:
+    history = escalator.listener
+    if not isinstance(history, IncidentHistory):
         raise Refused(503, "unavailable", "no incident history")
     store = getattr(request.app[server.DAEMON], "store", None)
     return history.report(since, uptime_by_job(store, format_duration(since), notifier.clock.time()) if store is not None else {})
@@ -216,7 +218,7 @@ def uptime_by_job(store: Any, window: str, t: float) -> dict[str, float]:
 # -- Slack ----------------------------------------------------------------------------------------
 
 
-async def slack_interaction(request: web.Request, notifier: Any) -> Any:
+async def slack_interaction(request: web.Request, notifier: Notifier, escalator: Escalator) -> Any:
     """A click on the "Acknowledge" button (a ``block_actions`` interaction)."""
     secret = notifier.config.acknowledgements.slack_signing_secret
     if secret is None:
@@ -242,14 +244,14 @@ async def slack_interaction(request: web.Request, notifier: Any) -> Any:
     groups = [g for g in groups if any(not a.resolved_at(now) for a in g.alerts.values())]
     if not groups:
         return web.json_response({"response_type": "ephemeral", "replace_original": False, "text": "These alerts are resolved: nothing to acknowledge."})
-    acks = [notifier.escalator.acknowledge(g, by, via="slack") for g in groups]
+    acks = [escalator.acknowledge(g, by, via="slack") for g in groups]
     return web.json_response({"response_type": "ephemeral", "replace_original": False, "text": f"Acknowledged by {acks[0].by}."})
 
 
 # -- PagerDuty ------------------------------------------------------------------------------------
 
 
-async def pagerduty_webhook(request: web.Request, notifier: Any) -> Any:
+async def pagerduty_webhook(request: web.Request, notifier: Notifier, escalator: Escalator) -> Any:
     """A v3 webhook event: ``incident.acknowledged`` for an incident alertd triggered (its
     ``incident_key`` is the ``dedup_key`` alertd sent) acknowledges the group."""
     secret = notifier.config.acknowledgements.pagerduty_webhook_secret
@@ -270,16 +272,16 @@ async def pagerduty_webhook(request: web.Request, notifier: Any) -> Any:
         raise Refused(400, "bad_data", f"malformed PagerDuty webhook: {type(exc).__name__}: {exc}") from None
     if kind != "incident.acknowledged" or not isinstance(key, str) or not key:
         return {"acknowledged": []}
-    acks = [notifier.escalator.acknowledge(g, by, via="pagerduty") for g in _groups_of_incident(notifier, key)]
+    acks = [escalator.acknowledge(g, by, via="pagerduty") for g in _groups_of_incident(notifier, escalator, key)]
     return {"acknowledged": [ack.to_document() for ack in acks]}
 
 
-def _groups_of_incident(notifier: Any, incident_key: str) -> list[GroupLike]:
+def _groups_of_incident(notifier: Notifier, escalator: Escalator, incident_key: str) -> list[GroupLike]:
     now = notifier.clock.time()
     found = []
     for group in notifier.dispatcher.all_groups() if notifier.dispatcher else []:
         keys = {group.key}
-        state = notifier.escalator.state(group.key)
+        state = escalator.state(group.key)
         if state is not None:
             keys.update(k for _, k in state.reached)
         if incident_key in {dedup_key(k) for k in keys} and any(not a.resolved_at(now) for a in group.alerts.values()):

@@ -57,9 +57,30 @@ def add_routes(app: web.Application) -> None:
 Handler = Callable[[web.Request, Notifier], Any]
 
 
+def notifier_of(request: web.Request) -> Notifier | None:
+    """The daemon's ``Notifier``; None while alerting is not configured."""
+    return request.app[server.DAEMON].notifier
+
+
+async def bounded_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole request body, or None when it is larger than ``limit`` bytes (known from
+    ``Content-Length`` before anything is read, else once that much has arrived)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks = []
+    size = 0
+    # ``read(n)`` returns what has arrived so far, not n bytes: read until the end of the body.
+    while chunk := await request.content.read(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _handle(handler: Handler) -> Callable[[web.Request], Any]:
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        notifier = getattr(request.app[server.DAEMON], "notifier", None)
+        notifier = notifier_of(request)
         try:
             if notifier is None:
                 raise APIError(503, "alerting is not configured")
@@ -431,17 +452,10 @@ def _flag(request: web.Request, name: str) -> bool:
 
 
 async def _body(request: web.Request) -> bytes:
-    chunks = []
-    size = 0
-    while True:
-        chunk = await request.content.read(1 << 16)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise APIError(413, f"request body larger than {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await bounded_body(request, MAX_BODY)
+    if body is None:
+        raise APIError(413, f"request body larger than {MAX_BODY} bytes")
+    return body
 
 
 def _go_quote(text: str) -> str:
