@@ -370,6 +370,12 @@ class RetryStage:
                 log_expiry=2 * flush.repeat_interval,
             )
             self.outbox.put(entry)
+        await self.deliver(notification, entry, deadline)
+        return alerts
+
+    async def deliver(self, notification: Notification, entry: OutboxEntry | None, deadline: float) -> None:
+        """``send``, then settle ``entry`` (the notification's place in the outbox, if any) and
+        tell ``on_success`` or ``on_failure``; raises ``NotifyError`` when given up."""
         try:
             await self.send(notification, deadline)
         except NotifyError as exc:
@@ -382,7 +388,6 @@ class RetryStage:
             self.accepted(entry)
         if self.on_success is not None:
             self.on_success(self.receiver)
-        return alerts
 
     def accepted(self, entry: OutboxEntry) -> None:
         """Record that ``entry`` was accepted: notification log entry and outbox, in one transaction."""
@@ -603,19 +608,10 @@ class Pipeline:
     async def _send_entry(self, stage: RetryStage, entry: OutboxEntry | None, notification: Notification, deadline: float) -> None:
         self.metrics.notifications.labels(stage.label).inc()
         try:
-            await stage.send(notification, deadline)
+            await stage.deliver(notification, entry, deadline)
         except NotifyError as exc:
             self.metrics.failed.labels(stage.label).inc()
             log.error("notify_failed", group=notification.group_key, receiver=stage.receiver.receiver, error=str(exc))
-            if entry is not None and self.outbox is not None:
-                self.outbox.remove(entry)
-            if stage.on_failure is not None:
-                stage.on_failure(stage.receiver, notification, str(exc))
-            return
-        if entry is not None:
-            stage.accepted(entry)
-        if stage.on_success is not None:
-            stage.on_success(stage.receiver)
 
     def recover(self) -> int:
         """Start sending again what the outbox holds from a previous run; returns how many.
