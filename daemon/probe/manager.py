@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from daemon.clock import Clock
 from daemon.config.probes import ProbeConfig
+from daemon.jobs import FailureChanges, reconcile
 from daemon.metrics import DaemonMetrics
 from daemon.probe.http import HTTPProber
 from daemon.probe.loop import ProbeLoop
@@ -58,7 +59,7 @@ class ProbeManager:
         self._clock = clock
         self._make_prober = make_prober
         self._jobs: dict[str, _Job] = {}
-        self._errors: dict[ProbeLoop, str] = {}
+        self._failures = FailureChanges()
         self._log = structlog.get_logger().bind(component="probe")
         self._probes = Counter("alertd_probes", "Probes, by job and result.", ["job", "result"], registry=metrics.registry)
         metrics.watch(self._gauges)
@@ -69,19 +70,7 @@ class ProbeManager:
 
     async def apply(self, probes: Sequence[ProbeConfig]) -> None:
         """Make the running probe jobs match ``probes``."""
-        wanted = {config.job_name: config for config in probes}
-        for name in [name for name in self._jobs if name not in wanted]:
-            await self._stop_job(self._jobs.pop(name), keep=set())
-        for name, config in wanted.items():
-            old = self._jobs.get(name)
-            if old is not None and old.config == config:
-                continue
-            # Changed labels make new series; the old ones then end like those of a vanished target.
-            continued = old if old is not None and old.config.labels == config.labels else None
-            new = self._start_job(config, continued)
-            self._jobs[name] = new
-            if old is not None:
-                await self._stop_job(old, keep=set(new.loops) if continued else set())
+        await reconcile(self._jobs, {config.job_name: config for config in probes}, self._start_job, self._retire_job)
 
     async def stop(self) -> None:
         """Stop every loop (no stale markers: the process is going away) and close the probers."""
@@ -89,7 +78,8 @@ class ProbeManager:
             await self._stop_job(job, keep=set(), mark_stale=False)
         self._jobs.clear()
 
-    def _start_job(self, config: ProbeConfig, continued: _Job | None) -> _Job:
+    def _start_job(self, config: ProbeConfig, old: _Job | None) -> _Job:
+        continued = old if old is not None and _continues(old.config, config) else None
         job = _Job(config, self._make_prober(config))
         for target in dict.fromkeys(config.targets):
             loop = ProbeLoop(
@@ -110,26 +100,35 @@ class ProbeManager:
             loop.start()
         return job
 
+    async def _retire_job(self, old: _Job, new: _Job | None) -> None:
+        keep = set(new.loops) if new is not None and _continues(old.config, new.config) else set()
+        await self._stop_job(old, keep=keep)
+
     async def _stop_job(self, job: _Job, keep: set[str], mark_stale: bool = True) -> None:
         for target, loop in job.loops.items():
             await loop.stop(mark_stale=mark_stale and target not in keep)
-            self._errors.pop(loop, None)
+            self._failures.forget(loop)
         job.loops.clear()
         await job.prober.aclose()
 
     def _probed(self, loop: ProbeLoop, report: ProbeReport) -> None:
         self._probes.labels(loop.job, "success" if report.succeeded else "failure").inc()
-        # One line when a target starts failing (or fails differently) and one when it recovers,
-        # not one per probe.
-        previous = self._errors.get(loop, "")
-        if report.failure and report.failure != previous:
+        change = self._failures.record(loop, report.failure or None)
+        if change == "failed":
             self._log.warning("probe failed", job=loop.job, target=loop.target, error=report.failure)
-        elif not report.failure and previous:
+        elif change == "recovered":
             self._log.info("probe recovered", job=loop.job, target=loop.target)
-        self._errors[loop] = report.failure
 
     def _gauges(self) -> Iterator[GaugeMetricFamily]:
         targets = GaugeMetricFamily("alertd_probe_targets", "Active probe targets.", labels=["job"])
         for name, job in sorted(self._jobs.items()):
             targets.add_metric([name], len(job.loops))
         yield targets
+
+
+def _continues(old: ProbeConfig, new: ProbeConfig) -> bool:
+    """Whether a changed job's loops continue the old loops' series of the same targets.
+
+    Changed labels make new series; the old ones then end like those of a vanished target.
+    """
+    return old.labels == new.labels

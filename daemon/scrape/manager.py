@@ -10,6 +10,7 @@ import structlog
 
 from daemon.clock import Clock
 from daemon.config import ScrapeConfig
+from daemon.jobs import FailureChanges, reconcile
 from daemon.metrics import DaemonMetrics
 from daemon.scrape.discovery import FileDiscovery
 from daemon.scrape.fetch import Clients, Fetcher, RefusingFetcher
@@ -45,7 +46,7 @@ class ScrapeManager:
         self._clients = clients or Clients()
         self._jobs: dict[str, _Job] = {}
         self._log = structlog.get_logger().bind(component="scrape")
-        self._errors: dict[ScrapeLoop, str] = {}
+        self._failures = FailureChanges()
         self._waiting_first: set[ScrapeLoop] | None = None
         self.ready = asyncio.Event()
         # Called after every scrape that stored samples (a failed one stores up=0 and stale markers).
@@ -62,17 +63,7 @@ class ScrapeManager:
     async def apply(self, scrape_configs: Sequence[ScrapeConfig]) -> None:
         """Make the running jobs match ``scrape_configs``."""
         wanted = {job.job_name: job for job in scrape_configs}
-        for name in [name for name in self._jobs if name not in wanted]:
-            await self._stop_job(self._jobs.pop(name), keep=set())
-        for name, config in wanted.items():
-            old = self._jobs.get(name)
-            if old is not None and old.config == config:
-                continue
-            new = self._start_job(config)
-            self._jobs[name] = new
-            if old is not None:
-                # The new loops find the same series in the store; only vanished targets go stale.
-                await self._stop_job(old, keep=set(new.loops))
+        await reconcile(self._jobs, wanted, lambda config, _old: self._start_job(config), self._retire_job)
         if self._waiting_first is None:
             self._waiting_first = {loop for job in self._jobs.values() for loop in job.loops.values()}
             self._check_ready()
@@ -126,6 +117,10 @@ class ScrapeManager:
                 loop.start()
         return gone
 
+    async def _retire_job(self, old: _Job, new: _Job | None) -> None:
+        # The new loops find the same series in the store; only vanished targets go stale.
+        await self._stop_job(old, keep=set(new.loops) if new is not None else set())
+
     async def _stop_job(self, job: _Job, keep: set[str], mark_stale: bool = True) -> None:
         for task in job.watchers:
             task.cancel()
@@ -135,7 +130,7 @@ class ScrapeManager:
 
     async def _stop_loop(self, loop: ScrapeLoop, mark_stale: bool) -> None:
         await loop.stop(mark_stale=mark_stale)
-        self._errors.pop(loop, None)
+        self._failures.forget(loop)
         if self._waiting_first:
             self._waiting_first.discard(loop)
             self._check_ready()
@@ -150,14 +145,11 @@ class ScrapeManager:
         m.scrapes.labels(job, "failed" if error else "ok").inc()
         m.scrape_duration.labels(job).observe(duration)
         log = self._log.bind(job=job, instance=loop.target.labels.get("instance"))
-        # One line when a target breaks (or breaks differently) and one when it recovers, not one
-        # per failed scrape.
-        previous = self._errors.get(loop, "")
-        if error is not None and str(error) != previous:
+        change = self._failures.record(loop, None if error is None else str(error))
+        if change == "failed":
             log.warning("scrape failed", url=loop.target.url, error=str(error))
-        elif error is None and previous:
+        elif change == "recovered":
             log.info("scrape recovered", url=loop.target.url)
-        self._errors[loop] = str(error) if error else ""
         if stats is not None:
             m.scrape_samples.labels(job).inc(stats.kept)
             if stats.rejected:
