@@ -76,11 +76,7 @@ class ScrapeManager:
 
     def _start_job(self, config: ScrapeConfig) -> _Job:
         options = ScrapeOptions.of(config)
-        discoveries = [
-            FileDiscovery(sd.files, sd.refresh_interval, self._clock, config.job_name) for sd in config.file_sd_configs
-        ]
-        for discovery in discoveries:
-            discovery.refresh()
+        discoveries = _discoveries(config, self._clock)
         job = _Job(config, options, self._clients.fetcher_for(config), Relabeler(config.relabel_configs), discoveries)
         self._sync_targets(job)
         loop = asyncio.get_running_loop()
@@ -166,6 +162,14 @@ class ScrapeManager:
             self.on_samples()
 
 
+def _discoveries(config: ScrapeConfig, clock: Clock) -> list[FileDiscovery]:
+    """The file discoveries of a job, each having read its files once."""
+    discoveries = [FileDiscovery(sd.files, sd.refresh_interval, clock, config.job_name) for sd in config.file_sd_configs]
+    for discovery in discoveries:
+        discovery.refresh()
+    return discoveries
+
+
 def _groups(config: ScrapeConfig, discoveries: Sequence[FileDiscovery]) -> list[TargetGroup]:
     return static_groups(config) + [group for discovery in discoveries for group in discovery.groups()]
 
@@ -176,9 +180,7 @@ async def scrape_once(scrape_configs: Sequence[ScrapeConfig], store: Store, cloc
     try:
         loops = []
         for config in scrape_configs:
-            discoveries = [FileDiscovery(sd.files, sd.refresh_interval, clock, config.job_name) for sd in config.file_sd_configs]
-            for discovery in discoveries:
-                discovery.refresh()
+            discoveries = _discoveries(config, clock)
             fetcher, options = clients.fetcher_for(config), ScrapeOptions.of(config)
             for target in resolve_targets(config, _groups(config, discoveries)).active:
                 loops.append(ScrapeLoop(target, options, fetcher, store, clock))
