@@ -4,7 +4,6 @@ notification in its outbox, and a permanent PagerDuty error with its failure ale
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import threading
@@ -21,6 +20,7 @@ from daemon.testing.pagerduty import FakePagerDuty
 from daemon.testing.process import DaemonProcess
 from daemon.testing.smtp import RecordingSMTP
 from daemon.testing.target import ThreadedFakeTarget
+from daemon.testing.threaded import ThreadedServer
 
 pytestmark = pytest.mark.e2e
 
@@ -254,37 +254,12 @@ def test_killed_mid_retry_sends_the_notification_after_restart_once(tmp_path: Pa
             assert "outbox_resend" in again.log()
 
 
-class ThreadedPagerDuty:
-    """``FakePagerDuty`` on its own event loop in a thread."""
-
-    def __init__(self) -> None:
-        self.fake = FakePagerDuty()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def call(self, fn: Any) -> Any:
-        async def run() -> Any:
-            return fn(self.fake)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
-
-    def __enter__(self) -> ThreadedPagerDuty:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
 def test_pagerduty_400_is_not_retried_raises_the_failure_alert_and_uses_the_fallback(
     tmp_path: Path, webhook: Webhook
 ) -> None:
-    with ThreadedFakeTarget() as target, ThreadedPagerDuty() as pd:
+    with ThreadedFakeTarget() as target, ThreadedServer(FakePagerDuty()) as pd:
         target.set(PAYLOAD)
-        pd.call(lambda fake: fake.fail_next(400))
+        pd.read(lambda fake: fake.fail_next(400))
         config = write_config(
             tmp_path,
             [target.address],
@@ -293,7 +268,7 @@ def test_pagerduty_400_is_not_retried_raises_the_failure_alert_and_uses_the_fall
     - matchers: [alertname="AlertdNotificationsFailing"]
       receiver: ops""",
             f"""  - name: pager
-    pagerduty_configs: [{{routing_key: {ROUTING_KEY}, url: "{pd.fake.url}"}}]
+    pagerduty_configs: [{{routing_key: {ROUTING_KEY}, url: "{pd.server.url}"}}]
     fallback_receivers: [backup]
   - name: backup
     webhook_configs: [{{url: "{webhook.url}/backup"}}]

@@ -12,17 +12,15 @@ and started again on the same data directory sends levels 2 and 3 once each, lev
 
 from __future__ import annotations
 
-import asyncio
 import json
 import string
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -34,6 +32,7 @@ from daemon.testing.pagerduty import FakePagerDuty
 from daemon.testing.process import DaemonProcess
 from daemon.testing.slack import FakeSlack, channel_id
 from daemon.testing.target import ThreadedFakeTarget
+from daemon.testing.threaded import ThreadedServer
 
 pytestmark = pytest.mark.e2e
 
@@ -139,44 +138,6 @@ class TimedSlack(FakeSlack):
         return answer
 
 
-class _Server(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-S = TypeVar("S", bound=_Server)
-R = TypeVar("R")
-
-
-class Threaded(Generic[S]):
-    """A fake server on its own event loop in a thread; ``read(fn)`` runs ``fn(server)`` there."""
-
-    def __init__(self, server: S) -> None:
-        self.server = server
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=type(server).__name__, daemon=True)
-
-    def read(self, fn: Callable[[S], R]) -> R:
-        async def call() -> R:
-            return fn(self.server)
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
-
-    def __enter__(self) -> Threaded[S]:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
-
-
 # -- what the fakes saw, as escalation levels -------------------------------------------------------
 
 
@@ -190,7 +151,7 @@ class Delivery:
     what: str
 
 
-def deliveries(pagerduty: Threaded[TimedPagerDuty], slack: Threaded[TimedSlack]) -> list[Delivery]:
+def deliveries(pagerduty: ThreadedServer[TimedPagerDuty], slack: ThreadedServer[TimedSlack]) -> list[Delivery]:
     """Every firing notification the fakes accepted, in order of arrival."""
     levels = {ONCALL_KEY: 1, SENIOR_KEY: 2}
     found = [
@@ -242,19 +203,19 @@ def target() -> Iterator[ThreadedFakeTarget]:
 
 
 @pytest.fixture
-def slack() -> Iterator[Threaded[TimedSlack]]:
-    with Threaded(TimedSlack()) as fake:
+def slack() -> Iterator[ThreadedServer[TimedSlack]]:
+    with ThreadedServer(TimedSlack()) as fake:
         yield fake
 
 
 @pytest.fixture
-def pagerduty() -> Iterator[Threaded[TimedPagerDuty]]:
-    with Threaded(TimedPagerDuty()) as fake:
+def pagerduty() -> Iterator[ThreadedServer[TimedPagerDuty]]:
+    with ThreadedServer(TimedPagerDuty()) as fake:
         yield fake
 
 
 @pytest.fixture
-def config(tmp_path: Path, target: ThreadedFakeTarget, slack: Threaded[TimedSlack], pagerduty: Threaded[TimedPagerDuty]) -> Path:
+def config(tmp_path: Path, target: ThreadedFakeTarget, slack: ThreadedServer[TimedSlack], pagerduty: ThreadedServer[TimedPagerDuty]) -> Path:
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
     path = tmp_path / "alertd.yml"
@@ -282,7 +243,7 @@ def take_down(daemon: DaemonProcess, target: ThreadedFakeTarget) -> None:
     target.set("unavailable\n", status=503)
 
 
-def wait_for_level(daemon: DaemonProcess, pagerduty: Threaded[TimedPagerDuty], slack: Threaded[TimedSlack], level: int) -> None:
+def wait_for_level(daemon: DaemonProcess, pagerduty: ThreadedServer[TimedPagerDuty], slack: ThreadedServer[TimedSlack], level: int) -> None:
     daemon.wait_for(lambda: level in escalation_levels(deliveries(pagerduty, slack)), WAIT, f"escalation level {level}")
 
 
@@ -301,7 +262,7 @@ def describe(found: list[Delivery], started_at: float) -> str:
 
 
 def test_nobody_acknowledges_levels_arrive_in_order(
-    config: Path, tmp_path: Path, target: ThreadedFakeTarget, slack: Threaded[TimedSlack], pagerduty: Threaded[TimedPagerDuty]
+    config: Path, tmp_path: Path, target: ThreadedFakeTarget, slack: ThreadedServer[TimedSlack], pagerduty: ThreadedServer[TimedPagerDuty]
 ) -> None:
     with DaemonProcess(config, tmp_path / "data") as daemon:
         take_down(daemon, target)
@@ -326,7 +287,7 @@ def test_nobody_acknowledges_levels_arrive_in_order(
 
 
 def test_an_ack_through_the_cli_after_level_1_stops_escalation(
-    config: Path, tmp_path: Path, target: ThreadedFakeTarget, slack: Threaded[TimedSlack], pagerduty: Threaded[TimedPagerDuty]
+    config: Path, tmp_path: Path, target: ThreadedFakeTarget, slack: ThreadedServer[TimedSlack], pagerduty: ThreadedServer[TimedPagerDuty]
 ) -> None:
     with DaemonProcess(config, tmp_path / "data") as daemon:
         take_down(daemon, target)
@@ -379,7 +340,7 @@ def button_value(body: dict[str, Any]) -> str:
 
 
 def test_a_signed_slack_click_after_level_1_stops_escalation_and_edits_the_message(
-    config: Path, tmp_path: Path, target: ThreadedFakeTarget, slack: Threaded[TimedSlack], pagerduty: Threaded[TimedPagerDuty]
+    config: Path, tmp_path: Path, target: ThreadedFakeTarget, slack: ThreadedServer[TimedSlack], pagerduty: ThreadedServer[TimedPagerDuty]
 ) -> None:
     with DaemonProcess(config, tmp_path / "data") as daemon:
         take_down(daemon, target)
@@ -423,8 +384,8 @@ def test_a_restart_after_level_1_sends_levels_2_and_3_once(
     config: Path,
     tmp_path: Path,
     target: ThreadedFakeTarget,
-    slack: Threaded[TimedSlack],
-    pagerduty: Threaded[TimedPagerDuty],
+    slack: ThreadedServer[TimedSlack],
+    pagerduty: ThreadedServer[TimedPagerDuty],
 ) -> None:
     """Stopped after level 1 and started again on the same data directory: levels 2 and 3 arrive
     once each, level 1 and the team's message not again. With ``outage``, the daemon stays down

@@ -6,18 +6,16 @@ docker-compose demo runs.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 import string
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +25,7 @@ from daemon.testing.process import DaemonProcess, free_port
 from daemon.testing.slack import FakeSlack, channel_id
 from daemon.testing.smtp import ReceivedMail, RecordingSMTP
 from daemon.testing.target import ThreadedFakeTarget
+from daemon.testing.threaded import ThreadedServer
 
 pytestmark = pytest.mark.e2e
 
@@ -39,45 +38,6 @@ PAYLOAD = "# TYPE app_info gauge\napp_info{version=\"1.0\"} 1\n"
 DASHBOARD = "https://grafana.example.com/d/app-availability"
 TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
 WAIT = 45.0
-
-
-class _Server(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-S = TypeVar("S", bound=_Server)
-R = TypeVar("R")
-
-
-class ThreadedServer(Generic[S]):
-    """An aiohttp fake (FakeSlack, FakePagerDuty) on its own event loop in a thread.
-
-    ``read(fn)`` runs ``fn(server)`` on that loop, so it sees the recordings between two requests.
-    """
-
-    def __init__(self, server: S) -> None:
-        self.server = server
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=type(server).__name__, daemon=True)
-
-    def read(self, fn: Callable[[S], R]) -> R:
-        async def call() -> R:
-            return fn(self.server)
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
-
-    def __enter__(self) -> ThreadedServer[S]:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
 
 @pytest.fixture

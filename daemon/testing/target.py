@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from daemon.testing.threaded import ThreadedServer
 
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -93,31 +94,22 @@ class FakeTarget:
         return response
 
 
-class ThreadedFakeTarget:
+class ThreadedFakeTarget(ThreadedServer[FakeTarget]):
     """A FakeTarget on its own event loop in a thread, for synchronous callers (end-to-end tests).
 
     ``with ThreadedFakeTarget() as target: target.set("up_metric 1\\n")``.
     """
 
     def __init__(self, answer: Answer | None = None) -> None:
-        self.target = FakeTarget(answer)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-target", daemon=True)
+        super().__init__(FakeTarget(answer), name="fake-target")
+
+    @property
+    def target(self) -> FakeTarget:
+        return self.server
 
     @property
     def address(self) -> str:
-        return self.target.address
+        return self.server.address
 
     def set(self, body: str | bytes, **kwargs: object) -> None:
-        self.target.set(body, **kwargs)
-
-    def __enter__(self) -> ThreadedFakeTarget:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.target.start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.target.stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self.server.set(body, **kwargs)
