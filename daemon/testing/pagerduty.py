@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
+from daemon.testing.server import FakeServer
+
 SEVERITIES = ("critical", "error", "warning", "info")
 ACTIONS = ("trigger", "acknowledge", "resolve")
 MAX_EVENT_BYTES = 512 * 1024
@@ -42,17 +44,15 @@ class Incident:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-class FakePagerDuty:
+class FakePagerDuty(FakeServer):
     """An aiohttp server imitating ``/v2/enqueue``; ``events`` are the accepted ones, in order."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.events: list[dict[str, Any]] = []
         self.requests: list[bytes] = []
         self.incidents: dict[str, Incident] = {}
         self._planned: deque[tuple[int, float | None]] = deque()
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
 
     def fail_next(self, status: int, *, retry_after: float | None = None) -> None:
         """Answer the next request with ``status`` (429, 500, 503, 400, ...)."""
@@ -62,25 +62,10 @@ class FakePagerDuty:
     def url(self) -> str:
         return f"http://{self._host}:{self._port}/v2/enqueue"
 
-    async def start(self) -> None:
+    def _application(self) -> web.Application:
         app = web.Application(client_max_size=2 * MAX_EVENT_BYTES)
         app.router.add_post("/v2/enqueue", self._enqueue)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakePagerDuty:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        return app
 
     async def _enqueue(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -33,6 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
+from daemon.testing.server import FakeServer
+
 
 @dataclass
 class SlackMessage:
@@ -62,19 +64,17 @@ class _Planned:
     retry_after: float | None = None
 
 
-class FakeSlack:
+class FakeSlack(FakeServer):
     """An aiohttp server imitating the parts of Slack alertd uses. ``tokens`` empty = any token."""
 
     def __init__(self, tokens: set[str] | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.tokens = set(tokens or ())
         self.requests: list[RecordedRequest] = []
         self.messages: dict[str, list[SlackMessage]] = {}
         self.archived: set[str] = set()
         self._planned: deque[_Planned] = deque()
         self._ts = itertools.count(1)
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
 
     # -- test controls ------------------------------------------------------------------------
 
@@ -97,27 +97,12 @@ class FakeSlack:
 
     # -- server -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def _application(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_post("/api/chat.postMessage", self._post_message)
         app.router.add_post("/api/chat.update", self._update)
         app.router.add_post("/services/{path:.*}", self._webhook)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSlack:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        return app
 
     async def _read(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()

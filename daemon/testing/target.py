@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from daemon.testing.server import FakeServer
 from daemon.testing.threaded import ThreadedServer
 
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -27,18 +28,16 @@ class Answer:
     hang: bool = False
 
 
-class FakeTarget:
+class FakeTarget(FakeServer):
     """An HTTP server on 127.0.0.1 that serves ``answer`` at every path and counts requests.
 
     Use as ``async with FakeTarget() as target:``; ``target.address`` is ``host:port``.
     """
 
     def __init__(self, answer: Answer | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.answer = answer or Answer()
         self.requests: list[web.Request] = []
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
         self._release = asyncio.Event()
 
     def set(self, body: str | bytes, **kwargs: object) -> None:
@@ -49,27 +48,15 @@ class FakeTarget:
     def address(self) -> str:
         return f"{self._host}:{self._port}"
 
-    async def start(self) -> None:
+    def _application(self) -> web.Application:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
+        return app
 
     async def stop(self) -> None:
+        # Hung and endless answers wait for this; the runner's cleanup would wait for them.
         self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTarget:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request)
