@@ -15,10 +15,7 @@ SIGINT or SIGTERM.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import signal
 import sys
 import uuid
 from collections import deque
@@ -28,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.testing.server import FakeServer
+from daemon.testing.server import FakeServer, serve_from_command_line
 
 SEVERITIES = ("critical", "error", "warning", "info")
 ACTIONS = ("trigger", "acknowledge", "resolve")
@@ -125,29 +122,17 @@ def _invalid(errors: list[str]) -> web.Response:
     return web.json_response({"status": "invalid event", "message": "Event object is invalid", "errors": errors}, status=400)
 
 
-async def serve(host: str, port: int) -> None:
-    """Run a FakePagerDuty on ``host:port`` until SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with FakePagerDuty(host=host, port=port) as pagerduty:
-        print(f"fake PagerDuty: Events API v2 at {pagerduty.url}", flush=True)
-        await stop.wait()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m daemon.testing.pagerduty``: serve a fake PagerDuty; 0 after SIGINT/SIGTERM, 1 if it cannot listen."""
-    parser = argparse.ArgumentParser(prog="python -m daemon.testing.pagerduty", description="A fake PagerDuty Events API v2.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8082, help="port to listen on (default 8082)")
-    args = parser.parse_args(argv)
-    try:
-        asyncio.run(serve(args.host, args.port))
-    except OSError as exc:
-        print(f"fake PagerDuty cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return serve_from_command_line(
+        argv,
+        module="daemon.testing.pagerduty",
+        name="PagerDuty",
+        description="A fake PagerDuty Events API v2.",
+        default_port=8082,
+        make=lambda args: FakePagerDuty(host=args.host, port=args.port),
+        banner=lambda pagerduty: f"fake PagerDuty: Events API v2 at {pagerduty.url}",
+    )
 
 
 if __name__ == "__main__":

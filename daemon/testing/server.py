@@ -5,11 +5,19 @@ A fake (FakeTarget, FakeSlack, FakePagerDuty) subclasses ``FakeServer`` and buil
 
     async with FakeSlack() as slack:     # or await slack.start() ... await slack.stop()
         ... slack.api_url ...
+
+and ``serve_from_command_line`` is the ``main()`` of each fake's ``python -m`` command line,
+which the docker-compose demo runs.
 """
 
 from __future__ import annotations
 
-from typing import Self
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Self, TypeVar
 
 from aiohttp import web
 
@@ -47,3 +55,48 @@ class FakeServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+F = TypeVar("F", bound=FakeServer)
+
+
+async def serve_until_signalled(server: FakeServer, banner: Callable[[], str]) -> None:
+    """Run ``server`` until SIGINT or SIGTERM; print ``banner()`` once it listens."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        print(banner(), flush=True)
+        await stop.wait()
+
+
+def serve_from_command_line(
+    argv: Sequence[str] | None,
+    *,
+    module: str,
+    name: str,
+    description: str,
+    default_port: int,
+    make: Callable[[argparse.Namespace], F],
+    banner: Callable[[F], str],
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """``python -m <module> [--host H] [--port P] ...``: serve the fake ``make(args)`` until
+    SIGINT or SIGTERM and return 0, or 1 with one line on stderr if it cannot listen.
+
+    ``add_arguments`` adds the fake's own options to ``--host`` and ``--port``.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=default_port, help=f"port to listen on (default {default_port})")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    server = make(args)
+    try:
+        asyncio.run(serve_until_signalled(server, lambda: banner(server)))
+    except OSError as exc:
+        print(f"fake {name} cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0

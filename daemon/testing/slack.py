@@ -20,11 +20,9 @@ form is accepted afterwards.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import itertools
 import json
-import signal
 import sys
 from collections import deque
 from collections.abc import Sequence
@@ -33,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.testing.server import FakeServer
+from daemon.testing.server import FakeServer, serve_from_command_line
 
 
 @dataclass
@@ -201,30 +199,22 @@ def channel_id(name: str) -> str:
     return "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
 
 
-async def serve(host: str, port: int, tokens: set[str]) -> None:
-    """Run a FakeSlack on ``host:port`` until SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with FakeSlack(tokens=tokens, host=host, port=port) as slack:
-        print(f"fake Slack: Web API at {slack.api_url}, incoming webhooks at {slack.webhook_url('<path>')}", flush=True)
-        await stop.wait()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m daemon.testing.slack``: serve a fake Slack; 0 after SIGINT/SIGTERM, 1 if it cannot listen."""
-    parser = argparse.ArgumentParser(prog="python -m daemon.testing.slack", description="A fake Slack Web API and incoming webhooks.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
-    parser.add_argument("--token", action="append", default=[], help="a bot token to accept (repeatable; default: any token)")
-    args = parser.parse_args(argv)
-    try:
-        asyncio.run(serve(args.host, args.port, set(args.token)))
-    except OSError as exc:
-        print(f"fake Slack cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    def add_token(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--token", action="append", default=[], help="a bot token to accept (repeatable; default: any token)")
+
+    return serve_from_command_line(
+        argv,
+        module="daemon.testing.slack",
+        name="Slack",
+        description="A fake Slack Web API and incoming webhooks.",
+        default_port=8081,
+        make=lambda args: FakeSlack(tokens=set(args.token), host=args.host, port=args.port),
+        banner=lambda slack: f"fake Slack: Web API at {slack.api_url}, incoming webhooks at {slack.webhook_url('<path>')}",
+        add_arguments=add_token,
+    )
 
 
 if __name__ == "__main__":
