@@ -46,6 +46,7 @@ MANAGERS_CHANNEL = "#engineering-managers"
 LEVEL_AFTER = (0.0, 2.0, 4.0)
 PAYLOAD = "# TYPE app_info gauge\napp_info{version=\"1.0\"} 1\n"
 WAIT = 45.0
+EVALUATIONS = "alertd_rule_group_evaluations_total"
 
 CONFIG = string.Template(
     """
@@ -177,19 +178,11 @@ def escalation(daemon: DaemonProcess) -> dict[str, Any]:
     return record  # type: ignore[no-any-return]
 
 
-def evaluations(daemon: DaemonProcess) -> float:
-    total = 0.0
-    for line in httpx.get(daemon.url + "/metrics", timeout=5).text.splitlines():
-        if line.startswith("alertd_rule_group_evaluations_total"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def quiet_until(daemon: DaemonProcess, until: float, what: str) -> None:
     """Let wall time pass ``until``, and at least three more rule evaluations (the daemon's own
     ticks), so that a notification due by then has had its chance to arrive."""
-    ticks = evaluations(daemon)
-    daemon.wait_for(lambda: time.time() >= until and evaluations(daemon) >= ticks + 3, WAIT, what)
+    ticks = daemon.metric_sum(EVALUATIONS)
+    daemon.wait_for(lambda: time.time() >= until and daemon.metric_sum(EVALUATIONS) >= ticks + 3, WAIT, what)
 
 
 # -- fixtures -----------------------------------------------------------------------------------------

@@ -81,15 +81,6 @@ def write_config(tmp_path: Path, target: str, slack: FakeSlack, pagerduty: FakeP
     return config
 
 
-def metric_sum(daemon: DaemonProcess, name: str) -> float:
-    """The sum of every series of ``name`` on the daemon's /metrics."""
-    total = 0.0
-    for line in httpx.get(daemon.url + "/metrics", timeout=5).text.splitlines():
-        if line.startswith((name + " ", name + "{")):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def target_health(daemon: DaemonProcess) -> list[str]:
     active = httpx.get(daemon.url + "/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
     return [t["health"] for t in active]
@@ -239,8 +230,8 @@ def test_notification_matrix_firing_then_resolved(
         # Let a few more group intervals pass, so that a repeated or late notification would have
         # arrived. The rule group's evaluations (every second, and at most once more a second
         # after scrapes) are the daemon's own ticks: six of them take at least three seconds.
-        evaluations = metric_sum(daemon, "alertd_rule_group_evaluations_total")
-        daemon.wait_for(lambda: metric_sum(daemon, "alertd_rule_group_evaluations_total") >= evaluations + 6, WAIT, "more evaluations")
+        evaluations = daemon.metric_sum("alertd_rule_group_evaluations_total")
+        daemon.wait_for(lambda: daemon.metric_sum("alertd_rule_group_evaluations_total") >= evaluations + 6, WAIT, "more evaluations")
 
         # -- exactly the matrix, nothing more --------------------------------------------------------
         critical_id = channel_id("#alerts-critical")

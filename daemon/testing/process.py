@@ -80,6 +80,14 @@ class DaemonProcess:
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}; alertd log:\n{self.log()}")
 
+    def metric_sum(self, name: str) -> float:
+        """The sum of every series of ``name`` on the daemon's ``/metrics`` (0 when it has none)."""
+        total = 0.0
+        for line in httpx.get(self.url + "/metrics", timeout=5).text.splitlines():
+            if line.startswith((name + " ", name + "{")):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
     def signal(self, sig: int) -> None:
         assert self.process is not None
         self.process.send_signal(sig)
