@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily
 
 from daemon.api import server
-from daemon.clock import Clock, SystemClock
+from daemon.clock import Clock, SystemClock, every
 from daemon.cloudwatch import CloudWatchSource
 from daemon.config import Config, ConfigError, load_config, load_default_config
 from daemon.metrics import DaemonMetrics
@@ -102,7 +102,7 @@ class App:
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(self.clock.time())
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._gc()), loop.create_task(self._watch_lag())]
+        self._tasks = [loop.create_task(every(self.clock, GC_PERIOD, self._gc)), loop.create_task(self._watch_lag())]
         assert self.notifier is not None
         self._tasks.append(loop.create_task(self.notifier.consume(self.alerts), name="notifier"))
         self._consumer = self._tasks[-1]
@@ -305,12 +305,10 @@ class App:
             await self._demo.stop()
             self._demo = None
 
-    async def _gc(self) -> None:
-        while True:
-            await self.clock.sleep(GC_PERIOD)
-            dropped = self.store.gc(int(self.clock.time() * 1000))
-            if dropped:
-                self.log.debug("dropped series with no samples left", series=dropped)
+    def _gc(self) -> None:
+        dropped = self.store.gc(int(self.clock.time() * 1000))
+        if dropped:
+            self.log.debug("dropped series with no samples left", series=dropped)
 
     async def _watch_lag(self) -> None:
         # Measured on the real event loop, not the injected clock: lag is a property of this process.

@@ -197,7 +197,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 async def _query_once(config: Config, expr: Expr) -> int:
-    from daemon.api.query import format_value
+    from daemon.promql.printer import format_number
     from daemon.clock import SystemClock
     from daemon.promql.engine import Engine
     from daemon.promql.errors import QueryError
@@ -217,15 +217,15 @@ async def _query_once(config: Config, expr: Expr) -> int:
         return 1
     # The shapes promtool prints: `labels => value @[time]`.
     if isinstance(result, Scalar):
-        print(f"{format_value(result.value)} @[{t:.3f}]")
+        print(f"{format_number(result.value)} @[{t:.3f}]")
     elif isinstance(result, String):
         print(f"{result.value} @[{t:.3f}]")
     else:
         for item in result:
             if isinstance(item, SeriesPoints):
-                points = "\n".join(f"{format_value(v)} @[{ms / 1000:.3f}]" for ms, v in item.points)
+                points = "\n".join(f"{format_number(v)} @[{ms / 1000:.3f}]" for ms, v in item.points)
                 print(f"{item.labels} =>\n{points}")
             else:
-                print(f"{item.labels} => {format_value(item.value)} @[{t:.3f}]")
+                print(f"{item.labels} => {format_number(item.value)} @[{t:.3f}]")
     return 0
 

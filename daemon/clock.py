@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -73,6 +74,13 @@ class FakeClock:
             await _settle()
         self._now = target
         await _settle()
+
+
+async def every(clock: Clock, interval: float, action: Callable[[], object]) -> None:
+    """Call ``action`` every ``interval`` seconds on ``clock``, forever (maintenance loops)."""
+    while True:
+        await clock.sleep(interval)
+        action()
 
 
 async def _settle() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +13,7 @@ from daemon.config import parse_duration
 from daemon.promql.engine import Engine
 from daemon.promql.errors import QueryError
 from daemon.promql.parser import ParseError
+from daemon.promql.printer import format_number
 from daemon.promql.value import Sample, Scalar, SeriesPoints, String, Value
 
 MAX_POINTS = 11_000
@@ -59,7 +58,7 @@ async def query_range(request: web.Request) -> web.Response:
 def render(value: Value, t: float) -> dict[str, Any]:
     """An evaluation result as the ``data`` of Prometheus' query response."""
     if isinstance(value, Scalar):
-        return {"resultType": "scalar", "result": [t, format_value(value.value)]}
+        return {"resultType": "scalar", "result": [t, format_number(value.value)]}
     if isinstance(value, String):
         return {"resultType": "string", "result": [t, value.value]}
     if value and isinstance(value[0], SeriesPoints):
@@ -67,26 +66,14 @@ def render(value: Value, t: float) -> dict[str, Any]:
     return {"resultType": "vector", "result": [_sample(s, t) for s in value]}  # type: ignore[arg-type]
 
 
-def format_value(value: float) -> str:
-    """A sample value as Prometheus writes it in JSON (Go's FormatFloat 'f', -1; +Inf, -Inf, NaN)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    # repr() holds the shortest digits that read back as the same float, as Go's -1 precision
-    # does; Decimal writes those digits out without an exponent, as Go's 'f' format does.
-    text = format(Decimal(repr(value)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _sample(sample: Sample, t: float) -> dict[str, Any]:
-    return {"metric": sample.labels.to_dict(), "value": [t, format_value(sample.value)]}
+    return {"metric": sample.labels.to_dict(), "value": [t, format_number(sample.value)]}
 
 
 def _series(series: SeriesPoints) -> dict[str, Any]:
     return {
         "metric": series.labels.to_dict(),
-        "values": [[t_ms / 1000, format_value(v)] for t_ms, v in series.points],
+        "values": [[t_ms / 1000, format_number(v)] for t_ms, v in series.points],
     }
 
 

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -439,10 +439,6 @@ class CloudWatchSource:
             newest = t_ms
         self._newest[labels] = newest
         self._metrics.samples.inc(stored)
-
-    def series_known(self) -> Iterator[Labels]:
-        """Label sets this source has written samples for."""
-        return iter(self._newest)
 
 
 def _ordered(metric: CloudWatchMetric, dimensions: dict[str, str]) -> Dimensions:

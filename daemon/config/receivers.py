@@ -28,7 +28,6 @@ from daemon.config.section import Section, field_error
 
 DEFAULT_PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 DEFAULT_SLACK_API_BASE = "https://slack.com/api/"
-PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
 
 # The specification's formats (docs: README "Receivers"); field names are daemon.notify.message's.
 SPEC_SLACK_TEXT = (

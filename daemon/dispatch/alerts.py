@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from daemon.clock import Clock
+from daemon.clock import Clock, every
 from daemon.dispatch.alert import Alert, fingerprint
 from daemon.tsdb.labels import Labels
 
@@ -133,6 +133,4 @@ class AlertStore:
 
     async def run_gc(self, interval: float = GC_INTERVAL) -> None:
         """Run ``gc`` every ``interval`` on the clock, forever."""
-        while True:
-            await self._clock.sleep(interval)
-            self.gc()
+        await every(self._clock, interval, self.gc)

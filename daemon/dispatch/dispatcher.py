@@ -27,7 +27,7 @@ from typing import Protocol
 
 import structlog
 
-from daemon.clock import Clock
+from daemon.clock import Clock, every
 from daemon.dispatch.alert import Alert
 from daemon.dispatch.alerts import AlertStore
 from daemon.tsdb.labels import Labels
@@ -327,9 +327,7 @@ class Dispatcher:
                 del group.alerts[alert.fingerprint]
 
     async def _maintain(self) -> None:
-        while True:
-            await self._clock.sleep(self._maintenance_interval)
-            self.remove_empty_groups()
+        await every(self._clock, self._maintenance_interval, self.remove_empty_groups)
 
     def remove_empty_groups(self) -> int:
         """Stop and forget groups without alerts; returns how many."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from daemon.clock import Clock
+from daemon.clock import Clock, every
 from daemon.dispatch.alerts import Marker
 from daemon.re2 import RegexError, translate_re2
 from daemon.store import StateStore
@@ -279,9 +279,7 @@ class Silences:
 
     async def run_gc(self, interval: float = 15 * 60.0) -> None:
         """Run ``gc`` every ``interval`` on the clock, forever (Alertmanager's maintenance loop)."""
-        while True:
-            await self._clock.sleep(interval)
-            self.gc()
+        await every(self._clock, interval, self.gc)
 
     def _expire(self, silence: Silence, now: float) -> None:
         if silence.state(now) == PENDING:

@@ -232,9 +232,6 @@ class Escalator:
         """Acknowledgements in force, oldest first."""
         return sorted(self._acks.values(), key=lambda a: (a.at, a.id))
 
-    def ack_of(self, group_key: str) -> Ack | None:
-        return self._acks.get(base_group_key(group_key))
-
     def group(self, group_key: str) -> GroupLike | None:
         return self._groups.get(group_key)
 

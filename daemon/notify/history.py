@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from daemon.clock import Clock
+from daemon.clock import Clock, every
 from daemon.dispatch.alert import Alert
 from daemon.notify.escalation import Ack, EscalationState
 from daemon.store import StateStore
@@ -141,9 +141,7 @@ class IncidentHistory:
 
     async def run_gc(self, interval: float = GC_INTERVAL) -> None:
         """Run ``gc`` every ``interval`` on the clock, forever."""
-        while True:
-            await self._clock.sleep(interval)
-            self.gc()
+        await every(self._clock, interval, self.gc)
 
     def gc(self) -> int:
         """Close the incidents of expired alerts, then drop resolved records older than the

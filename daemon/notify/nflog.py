@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from daemon.clock import Clock
+from daemon.clock import Clock, every
 from daemon.store import StateStore
 
 KIND = "nflog"
@@ -144,6 +144,4 @@ class NotificationLog:
 
     async def run_gc(self, interval: float = 15 * 60.0) -> None:
         """Run ``gc`` every ``interval`` on the clock, forever."""
-        while True:
-            await self._clock.sleep(interval)
-            self.gc()
+        await every(self._clock, interval, self.gc)

@@ -61,9 +61,6 @@ class Notification:
     def resolved(self) -> tuple[Alert, ...]:
         return tuple(a for a in self.alerts if a.resolved_at(self.now))
 
-    def alert_status(self, alert: Alert) -> str:
-        return RESOLVED if alert.resolved_at(self.now) else FIRING
-
     @property
     def common_labels(self) -> dict[str, str]:
         """Labels every alert has with the same value (Alertmanager's ``CommonLabels``)."""

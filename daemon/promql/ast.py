@@ -22,16 +22,10 @@ class ValueType(str, Enum):
     STRING = "string"
 
 
-# Binary operators by precedence, lowest first; `^` is the only right-associative one.
+# Binary operators whose kind matters outside the parser (set operators match many-to-many;
+# comparisons filter unless `bool`).
 SET_OPERATORS = ("and", "or", "unless")
 COMPARISON_OPERATORS = ("==", "!=", ">", "<", ">=", "<=")
-ARITHMETIC_OPERATORS = ("+", "-", "*", "/", "%", "^", "atan2")
-AGGREGATION_OPERATORS = (
-    "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar",
-    "quantile", "topk", "bottomk", "count_values",
-)  # fmt: skip
-# Aggregations that take a parameter before the vector: quantile(0.9, ...), topk(3, ...), ...
-PARAMETERISED_AGGREGATIONS = ("quantile", "topk", "bottomk", "count_values")
 
 
 class Expr:

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from daemon.promql.ast import (
+    COMPARISON_OPERATORS,
+    SET_OPERATORS,
     AggregateExpr,
     BinaryExpr,
     Call,
@@ -66,8 +68,6 @@ _PRECEDENCE = {
     "^": 6,
 }  # fmt: skip
 _POW_PRECEDENCE = 6
-_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
-_SET_OPERATORS = frozenset({"and", "or", "unless"})
 _MATCH_OPERATORS = frozenset({"=", "!=", "=~", "!~"})
 
 # Keywords that may still name a metric (`sum`, `by`, `offset`, ... as selectors).
@@ -311,7 +311,7 @@ class _Parser:
 
     def binary(self, op: str, lhs: Expr, rhs: Expr, modifiers: _Info) -> Expr:
         card = modifiers.card
-        if op in _SET_OPERATORS and card == "one-to-one":
+        if op in SET_OPERATORS and card == "one-to-one":
             card = "many-to-many"
         matching = None
         if self.type_of(lhs) == ValueType.VECTOR and self.type_of(rhs) == ValueType.VECTOR:
@@ -802,9 +802,9 @@ class _Checker:
         rt = self.check(node.rhs)
         info = self.parser.info[id(node)]
         op = node.op
-        if info.return_bool and op not in _COMPARISONS:
+        if info.return_bool and op not in COMPARISON_OPERATORS:
             raise self.fail(self.operator_pos(node), "bool modifier can only be used on comparison operators")
-        if op in _COMPARISONS and not info.return_bool and lt == rt == ValueType.SCALAR:
+        if op in COMPARISON_OPERATORS and not info.return_bool and lt == rt == ValueType.SCALAR:
             raise self.fail(self.operator_pos(node), "comparisons between scalars must use BOOL modifier")
         if info.on:
             for label in info.labels:
@@ -821,10 +821,10 @@ class _Checker:
         if lt != ValueType.VECTOR or rt != ValueType.VECTOR:
             if info.labels:
                 raise self.fail(start, "vector matching only allowed between instant vectors")
-        elif op in _SET_OPERATORS:
+        elif op in SET_OPERATORS:
             if info.card in ("one-to-many", "many-to-one"):
                 raise self.fail(start, f"no grouping allowed for {go_quote(op)} operation")
-        if (lt == ValueType.SCALAR or rt == ValueType.SCALAR) and op in _SET_OPERATORS:
+        if (lt == ValueType.SCALAR or rt == ValueType.SCALAR) and op in SET_OPERATORS:
             raise self.fail(start, f"set operator {go_quote(op)} not allowed in binary scalar expression")
 
     def check_call(self, node: Call) -> None:

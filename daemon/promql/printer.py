@@ -7,9 +7,6 @@ numbers without exponents. Rule files and the HTTP API show expressions in this 
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
-
 from daemon.promql.ast import (
     AggregateExpr,
     BinaryExpr,
@@ -24,6 +21,7 @@ from daemon.promql.ast import (
     VectorMatching,
     VectorSelector,
 )
+from daemon.promql.arith import format_float as format_number
 from daemon.promql.lexer import go_quote
 from daemon.tsdb import Matcher
 from daemon.tsdb.labels import METRIC_NAME
@@ -79,18 +77,6 @@ def format_expr(expr: Expr) -> str:
         param = f"{format_expr(expr.param)}, " if expr.param is not None else ""
         return f"{head}({param}{format_expr(expr.expr)})"
     raise TypeError(f"not a PromQL expression: {expr!r}")
-
-
-def format_number(value: float) -> str:
-    """A float as Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest digits, no exponent."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    text = format(Decimal(repr(value)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 def format_duration(seconds: float) -> str:

@@ -160,7 +160,6 @@ class RuleManager:
         self.sink = sink
         self.observer: GroupObserver = RuleMetrics(registry, self) if registry is not None else GroupObserver()
         self.settings = RuleSettings()
-        self._specs: list[Any] = []
         self._groups: dict[str, RuleGroup] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._restored = False
@@ -264,7 +263,6 @@ class RuleManager:
             orphaned |= old.persisted - owned
         self._delete_documents(orphaned)
         self._groups = new_groups
-        self._specs = specs
         self.settings = settings
         loop = asyncio.get_running_loop()
         for key, group in new_groups.items():
